@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -34,11 +35,13 @@ class Colorizer(ABC):
         self.device = device
 
     @classmethod
-    def preflight(cls, params: BaseModel) -> None:
-        """Check, before any image is loaded, that the model can run (weights present...).
+    def preflight(cls, params: BaseModel) -> Path | None:
+        """Check, before any image is loaded, that the model can run; return its weights file.
 
-        Raises `HarnessError` with what to do when it cannot. Default: nothing to check.
+        Fetches missing official weights where that is allowed. Raises `HarnessError` with
+        what to do when the model cannot run. Default: no weights, nothing to check.
         """
+        return None
 
     @abstractmethod
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:

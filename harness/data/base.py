@@ -1,0 +1,83 @@
+"""What every dataset source yields: an ordered list of samples and a fingerprint.
+
+A `Sample` loads its ground truth on demand, so a dataset of any size costs memory only
+for the images in flight. The fingerprint identifies the exact selection of images; the
+resume logic uses it to tell a finished run on the same data from one on other data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import ImageError
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One ground-truth image: an id, where it comes from, and how to load it."""
+
+    id: str
+    loader: Callable[[], np.ndarray] = field(repr=False, compare=False)
+    path: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def load(self) -> np.ndarray:
+        """H x W x 3 uint8 RGB, or `ImageError` with the reason."""
+        try:
+            return self.loader()
+        except ImageError:
+            raise
+        except MemoryError:
+            raise ImageError("too_large", self.path or self.id) from None
+        except Exception as exc:  # a bad image never kills a run
+            raise ImageError("unreadable", f"{self.path or self.id}: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass
+class Dataset:
+    """An ordered selection of samples from one source (and split)."""
+
+    name: str
+    source: str
+    samples: list[Sample]
+    info: dict[str, Any]  # logged as run params (source, path, size, seed, limit ...)
+    split: str | None = None
+    fingerprint_items: list[Any] = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the source, split and every selected item's identity."""
+        blob = json.dumps([self.source, self.split, self.fingerprint_items], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def by_id(self, ids: Sequence[str]) -> list[Sample]:
+        index = {s.id: s for s in self.samples}
+        return [index[i] for i in ids if i in index]
+
+
+def select(ids: Sequence[str], limit: int | None, seed: int) -> list[str]:
+    """Deterministic subset: sort, draw `limit` with `seed`, return sorted."""
+    ordered = sorted(ids)
+    if limit is None or limit >= len(ordered):
+        return ordered
+    return sorted(random.Random(seed).sample(ordered, limit))
+
+
+def file_identity(path: Path, root: Path) -> list[Any]:
+    """What identifies a file's content cheaply: relative path, size, mtime."""
+    try:
+        st = path.stat()
+        return [path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [path.relative_to(root).as_posix(), None, None]

@@ -1,0 +1,45 @@
+"""A directory of colour photos as ground truth.
+
+Every regular, non-hidden file is a candidate: one that is not a readable image becomes a
+`failed:` row instead of vanishing, so a report always accounts for every file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.data.base import Dataset, Sample, file_identity, select
+from harness.data.images import decode_rgb
+from harness.errors import HarnessError
+
+_SKIP = {"thumbs.db", "desktop.ini"}
+
+
+def _candidates(root: Path, recursive: bool) -> list[Path]:
+    walker = root.rglob("*") if recursive else root.glob("*")
+    files = []
+    for path in walker:
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or path.name.lower() in _SKIP:
+            continue
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def build(path: Path, *, recursive: bool = True, limit: int | None = None, seed: int = 0) -> Dataset:
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise HarnessError(f"Dataset folder '{root}' does not exist.",
+                           hint="Fix dataset.path in the spec (relative paths start at the working directory).")
+    if not root.is_dir():
+        raise HarnessError(f"Dataset path '{root}' is not a directory.", hint="Point dataset.path at a folder of photos.")
+    files = {p.relative_to(root).as_posix(): p for p in _candidates(root, recursive)}
+    if not files:
+        raise HarnessError(f"Dataset folder '{root}' contains no files.",
+                           hint="Put colour photos (JPEG, PNG, ...) in it or fix dataset.path.")
+    ids = select(list(files), limit, seed)
+    samples = [Sample(id=i, loader=(lambda p=files[i]: decode_rgb(p)), path=str(files[i])) for i in ids]
+    info = {"source": "folder", "path": str(root.resolve()), "limit": limit, "seed": seed, "size": len(samples)}
+    return Dataset(name=root.resolve().name, source="folder", samples=samples, info=info,
+                   fingerprint_items=[file_identity(files[i], root) for i in ids])

@@ -1,0 +1,257 @@
+"""Experiment specs: the YAML schema and its expansion into sweep points.
+
+A spec names a dataset, the models with their parameters, the metrics and how to run.
+Any list-valued model parameter is a sweep axis; so are the dataset's splits (COCO).
+Every error names the spec file, the YAML line and the key path, with a suggestion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.errors import HarnessError, did_you_mean
+from harness.yamlio import YamlDoc, format_loc, load_yaml
+
+DEFAULT_METRICS = ["psnr", "ssim", "colorfulness", "delta_e"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Sampling(_Strict):
+    limit: int | None = Field(None, ge=1, description="Evaluate a deterministic sample of this many images.")
+    seed: int = Field(0, description="Seed of the sample drawn when `limit` is set.")
+
+
+class SamplesData(_Sampling):
+    """The natural colour photos that ship inside scikit-image (no download)."""
+
+    source: Literal["samples"]
+
+
+class FolderData(_Sampling):
+    """A directory of colour photos; relative paths are taken from the working directory."""
+
+    source: Literal["folder"]
+    path: Path
+    recursive: bool = True
+
+
+class CocoSplit(_Strict):
+    """Which COCO images form a split: the union of the named groups (all images when empty)."""
+
+    supercategories: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    min_instances: int | None = Field(None, ge=0)
+    image_ids: list[int] = Field(default_factory=list)
+
+
+class CocoData(_Sampling):
+    """COCO images with their instances annotations; each split is a sweep axis value."""
+
+    source: Literal["coco"]
+    images: Path
+    annotations: Path
+    splits: dict[str, CocoSplit] = Field(default_factory=lambda: {"all": CocoSplit()})
+
+
+DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData], Field(discriminator="source")]
+
+
+class GridSpec(_Strict):
+    count: int = Field(6, ge=0, le=60, description="Images shown in the sample grid (best, median, worst by PSNR).")
+
+
+class ModelEntry(BaseModel):
+    """`name` plus the model's own parameters; a list value is a sweep axis."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Spec(_Strict):
+    name: str = Field(min_length=1, description="MLflow experiment name.")
+    dataset: DatasetSpec
+    models: list[ModelEntry] = Field(min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
+    grids: GridSpec = Field(default_factory=GridSpec)
+    batch_size: int = Field(8, ge=1, le=4096)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_metrics(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("metrics are listed more than once")
+        return value
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One cell of the sweep: a model with concrete parameters on one split."""
+
+    model: str
+    params: dict[str, Any]  # as written in the spec (one value per axis)
+    resolved: dict[str, Any]  # every model parameter, defaults included (JSON-safe)
+    split: str | None = None
+    label: str = field(default="")
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this point this point (model, resolved params, split): feeds the run key."""
+        return {"model": self.model, "params": self.resolved, "split": self.split}
+
+
+@dataclass
+class LoadedSpec:
+    spec: Spec
+    doc: YamlDoc
+    points: list[SweepPoint]
+
+    @property
+    def path(self) -> Path:
+        return self.doc.path
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.doc.path.read_bytes()).hexdigest()
+
+
+def _error(doc: YamlDoc, loc: tuple, message: str, hint: str | None = None) -> HarnessError:
+    return HarnessError(f"Invalid spec {doc.where(loc)}: {message}", hint=hint)
+
+
+def _strip_tags(loc: tuple) -> tuple:
+    """Drop pydantic's discriminator tag from a location ('dataset', 'folder', 'path')."""
+    if len(loc) > 1 and loc[0] == "dataset" and loc[1] in ("samples", "folder", "coco"):
+        return (loc[0],) + loc[2:]
+    return loc
+
+
+def _fields_at(loc: tuple, data: Any) -> list[str]:
+    """Names of the keys allowed where `loc` points, for 'did you mean'."""
+    parent = loc[:-1]
+    if parent == ():
+        return list(Spec.model_fields)
+    if parent == ("dataset",):
+        source = data.get("dataset", {}).get("source") if isinstance(data, dict) else None
+        cls = {"samples": SamplesData, "folder": FolderData, "coco": CocoData}.get(source, SamplesData)
+        return list(cls.model_fields)
+    if parent == ("grids",):
+        return list(GridSpec.model_fields)
+    if len(parent) == 4 and parent[:2] == ("dataset", "splits"):
+        return list(CocoSplit.model_fields)
+    return []
+
+
+def _pydantic_error(doc: YamlDoc, exc: ValidationError) -> HarnessError:
+    err = exc.errors()[0]
+    loc = _strip_tags(tuple(err["loc"]))
+    if err["type"] == "extra_forbidden":
+        key = loc[-1]
+        allowed = _fields_at(loc, doc.data)
+        return _error(doc, loc, f"unknown key '{key}'.{did_you_mean(str(key), allowed)}",
+                      hint=f"Allowed keys here: {', '.join(allowed)}." if allowed else None)
+    if err["type"] == "missing":
+        return _error(doc, loc, f"required key '{format_loc(loc)}' is missing.", hint="Add it to the spec.")
+    if err["type"] == "union_tag_invalid" or (loc == ("dataset",) and "tag" in err["type"]):
+        return _error(doc, ("dataset", "source"), f"{err['msg']}.", hint="Use source: samples, folder or coco.")
+    return _error(doc, loc, f"{err['msg']} (got {err.get('input')!r}).")
+
+
+def _expand_model(doc: YamlDoc, index: int, entry: ModelEntry) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """[(params as written, resolved params)] for every combination of the entry's axes."""
+    from harness.models.registry import get_model_class, model_names
+
+    loc = ("models", index)
+    try:
+        cls = get_model_class(entry.name)
+    except HarnessError:
+        names = model_names()
+        raise _error(doc, loc + ("name",), f"unknown model '{entry.name}'.{did_you_mean(entry.name, names)}",
+                     hint=f"Known models: {', '.join(names)}.") from None
+    fields = cls.Params.model_fields
+    params = entry.params
+    for key, value in params.items():
+        if key not in fields:
+            hint = f"Parameters of '{entry.name}': {', '.join(fields) or 'none'}."
+            raise _error(doc, loc + (key,), f"unknown parameter '{key}' for model '{entry.name}'."
+                         f"{did_you_mean(key, fields)}", hint=hint)
+        if isinstance(value, list) and not value:
+            raise _error(doc, loc + (key,), "an empty list gives no sweep point.", hint="Give at least one value.")
+        if isinstance(value, list) and len({json.dumps(v, sort_keys=True, default=str) for v in value}) != len(value):
+            raise _error(doc, loc + (key,), "a value is repeated in this sweep axis.", hint="List each value once.")
+    axes = [(k, v if isinstance(v, list) else [v]) for k, v in params.items()]
+    combos = []
+    for values in itertools.product(*(vals for _, vals in axes)):
+        written = dict(zip((k for k, _ in axes), values))
+        try:
+            resolved = cls.Params.model_validate(written).model_dump(mode="json")
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = err["loc"][0] if err["loc"] else None
+            sub = loc + ((key,) if key is not None else ())
+            if key is not None and isinstance(params.get(key), list):
+                sub += (params[key].index(written[key]),)
+            raise _error(doc, sub, f"{err['msg']} (got {err.get('input')!r}).") from None
+        combos.append((written, resolved))
+    return combos
+
+
+def _label(model: str, written: dict[str, Any], split: str | None) -> str:
+    parts = [f"{k}={v}" for k, v in written.items()]
+    if split is not None:
+        parts.append(f"split={split}")
+    return f"{model}[{','.join(parts)}]" if parts else model
+
+
+def expand(spec: Spec, doc: YamlDoc) -> list[SweepPoint]:
+    """Every sweep point: models x each model's parameter axes x dataset splits."""
+    splits: list[str | None] = list(spec.dataset.splits) if isinstance(spec.dataset, CocoData) else [None]
+    points: list[SweepPoint] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(spec.models):
+        for written, resolved in _expand_model(doc, index, entry):
+            for split in splits:
+                point = SweepPoint(entry.name, written, resolved, split, _label(entry.name, written, split))
+                ident = json.dumps(point.identity(), sort_keys=True)
+                if ident in seen:
+                    raise _error(doc, ("models", index), f"sweep point '{point.label}' is already produced by "
+                                 f"models[{seen[ident]}].", hint="Remove the duplicate entry or value.")
+                seen[ident] = index
+                points.append(point)
+    return points
+
+
+def _check_metrics(doc: YamlDoc, spec: Spec) -> None:
+    from harness.metrics import metric_names
+
+    known = metric_names()
+    for i, name in enumerate(spec.metrics):
+        if name not in known:
+            raise _error(doc, ("metrics", i), f"unknown metric '{name}'.{did_you_mean(name, known)}",
+                         hint=f"Known metrics: {', '.join(known)}.")
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read, validate and expand a spec; any problem is a `HarnessError` naming file, line and key."""
+    doc = load_yaml(path, what="spec")
+    if not isinstance(doc.data, dict):
+        raise HarnessError(f"Spec '{doc.path}' must be a mapping of keys (name, dataset, models, ...), "
+                           f"not {type(doc.data).__name__}.", hint="See experiments/quickstart.yaml for an example.")
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _pydantic_error(doc, exc) from None
+    _check_metrics(doc, spec)
+    return LoadedSpec(spec=spec, doc=doc, points=expand(spec, doc))

@@ -1,0 +1,63 @@
+"""Small test models registered through the plugin mechanism (HARNESS_PLUGINS=tests.fake_models).
+
+They exercise the registry, sweep expansion, failure isolation and resume without any
+weights: `fake-tint` adds a deterministic colour cast, optionally slowly (for kill tests);
+`fake-fragile` fails on images narrower than a threshold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.models.base import Colorizer
+from harness.models.registry import register_model
+
+
+class TintParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    strength: float = Field(0.5, ge=0.0, le=1.0)
+    channel: Literal["red", "green", "blue"] = "red"
+    delay: float = Field(0.0, ge=0.0)
+
+
+@register_model("fake-tint")
+class FakeTint(Colorizer):
+    """Gray to RGB, then push one channel by `strength` of its headroom."""
+
+    Params = TintParams
+    calls: list[int] = []
+
+    def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        FakeTint.calls.append(len(grays))
+        if self.params.delay:
+            time.sleep(self.params.delay)
+        idx = ["red", "green", "blue"].index(self.params.channel)
+        outs = []
+        for g in grays:
+            rgb = np.repeat(g[..., None], 3, axis=2).astype(np.float64)
+            rgb[..., idx] += (255 - rgb[..., idx]) * self.params.strength
+            outs.append(np.clip(np.round(rgb), 0, 255).astype(np.uint8))
+        return outs
+
+
+class FragileParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_width: int = 80
+
+
+@register_model("fake-fragile")
+class FakeFragile(Colorizer):
+    """Like the grayscale baseline, but raises on narrow images (to test failure isolation)."""
+
+    Params = FragileParams
+
+    def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        for g in grays:
+            if g.shape[1] < self.params.min_width:
+                raise RuntimeError(f"image too narrow: {g.shape[1]} px")
+        return [np.repeat(g[..., None], 3, axis=2) for g in grays]

@@ -1,0 +1,139 @@
+"""Spec validation errors (file, line, key, suggestion) and sweep expansion."""
+
+from __future__ import annotations
+
+import pytest
+
+import tests.fake_models  # noqa: F401  (registers fake-tint, fake-fragile)
+from harness.errors import HarnessError
+from harness.spec import load_spec
+
+BASE = """\
+name: t
+dataset:
+  source: samples
+models:
+  - name: grayscale
+"""
+
+
+def error_of(write_spec, text: str) -> str:
+    path = write_spec(text)
+    with pytest.raises(HarnessError) as info:
+        load_spec(path)
+    return str(info.value)
+
+
+def test_minimal_spec_gets_defaults(write_spec):
+    loaded = load_spec(write_spec(BASE))
+    spec = loaded.spec
+    assert spec.metrics == ["psnr", "ssim", "colorfulness", "delta_e"]
+    assert spec.batch_size == 8 and spec.device == "auto" and spec.grids.count == 6
+    assert [p.label for p in loaded.points] == ["grayscale"]
+
+
+def test_unknown_top_level_key_names_line_and_suggests(write_spec):
+    msg = error_of(write_spec, BASE + "metrcs: [psnr]\n")
+    assert "line 6" in msg and "'metrcs'" in msg and "Did you mean 'metrics'" in msg
+
+
+def test_unknown_dataset_key_names_path(write_spec):
+    text = "name: t\ndataset:\n  source: folder\n  pth: photos\nmodels:\n  - name: grayscale\n"
+    msg = error_of(write_spec, text)
+    assert "line 4" in msg and "dataset.pth" in msg and "Did you mean 'path'" in msg
+
+
+def test_missing_required_key(write_spec):
+    msg = error_of(write_spec, "name: t\ndataset:\n  source: folder\nmodels:\n  - name: grayscale\n")
+    assert "dataset.path" in msg and "missing" in msg
+
+
+def test_unknown_source(write_spec):
+    msg = error_of(write_spec, "name: t\ndataset:\n  source: imagenet\nmodels:\n  - name: grayscale\n")
+    assert "line 3" in msg and "source" in msg
+
+
+def test_unknown_model_suggests(write_spec):
+    msg = error_of(write_spec, BASE.replace("grayscale", "grayscal"))
+    assert "line 5" in msg and "models[0].name" in msg and "Did you mean 'grayscale'" in msg
+
+
+def test_unknown_model_parameter(write_spec):
+    text = BASE + "  - name: fake-tint\n    strenght: [0.1, 0.2]\n"
+    msg = error_of(write_spec, text)
+    assert "line 7" in msg and "models[1].strenght" in msg and "Did you mean 'strength'" in msg
+
+
+def test_bad_value_in_sweep_axis_names_its_index(write_spec):
+    text = BASE + "  - name: fake-tint\n    strength:\n      - 0.1\n      - 7\n"
+    msg = error_of(write_spec, text)
+    assert "models[1].strength[1]" in msg and "line 9" in msg and "7" in msg
+
+
+def test_wrong_type(write_spec):
+    msg = error_of(write_spec, BASE + "batch_size: many\n")
+    assert "batch_size" in msg and "line 6" in msg
+
+
+def test_bad_device(write_spec):
+    msg = error_of(write_spec, BASE + "device: tpu\n")
+    assert "device" in msg and "line 6" in msg
+
+
+def test_unknown_metric(write_spec):
+    msg = error_of(write_spec, BASE + "metrics: [psnr, ssmi]\n")
+    assert "metrics[1]" in msg and "Did you mean 'ssim'" in msg
+
+
+def test_malformed_yaml_names_line(write_spec):
+    msg = error_of(write_spec, "name: t\ndataset: [unclosed\nmodels: x\n")
+    assert "not valid YAML" in msg and "line" in msg
+
+
+def test_missing_file():
+    with pytest.raises(HarnessError, match="does not exist"):
+        load_spec("/nonexistent/spec.yaml")
+
+
+def test_not_a_mapping(write_spec):
+    assert "must be a mapping" in error_of(write_spec, "- a\n- b\n")
+
+
+def test_sweep_is_cartesian_product_of_list_parameters(write_spec):
+    text = BASE + "  - name: fake-tint\n    strength: [0.1, 0.5, 0.9]\n    channel: [red, blue]\n"
+    points = load_spec(write_spec(text)).points
+    assert len(points) == 1 + 3 * 2
+    labels = [p.label for p in points]
+    assert labels[0] == "grayscale"
+    assert "fake-tint[strength=0.5,channel=blue]" in labels
+    assert len(set(labels)) == len(labels)
+    tint = [p for p in points if p.model == "fake-tint"]
+    assert {(p.resolved["strength"], p.resolved["channel"]) for p in tint} == {
+        (s, c) for s in (0.1, 0.5, 0.9) for c in ("red", "blue")}
+    assert all(p.resolved["delay"] == 0.0 for p in tint)  # defaults are resolved
+
+
+def test_scalar_parameter_is_not_an_axis(write_spec):
+    text = BASE + "  - name: fake-tint\n    strength: 0.3\n"
+    points = load_spec(write_spec(text)).points
+    assert [p.label for p in points] == ["grayscale", "fake-tint[strength=0.3]"]
+
+
+def test_duplicate_sweep_point_is_an_error(write_spec):
+    msg = error_of(write_spec, BASE + "  - name: grayscale\n")
+    assert "already produced" in msg
+
+
+def test_repeated_axis_value_is_an_error(write_spec):
+    msg = error_of(write_spec, BASE + "  - name: fake-tint\n    strength: [0.1, 0.1]\n")
+    assert "repeated" in msg
+
+
+def test_coco_splits_are_an_axis(write_spec):
+    text = ("name: t\ndataset:\n  source: coco\n  images: imgs\n  annotations: a.json\n  splits:\n"
+            "    all: {}\n    animals: {supercategories: [animal]}\nmodels:\n  - name: grayscale\n"
+            "  - name: fake-tint\n    strength: [0.1, 0.2]\n")
+    points = load_spec(write_spec(text)).points
+    assert len(points) == 2 + 2 * 2
+    assert {p.split for p in points} == {"all", "animals"}
+    assert "fake-tint[strength=0.2,split=animals]" in [p.label for p in points]
