@@ -51,6 +51,7 @@ class Dataset:
     info: dict[str, Any]  # logged as run params (source, path, size, seed, limit ...)
     split: str | None = None
     fingerprint_items: list[Any] = field(default_factory=list, repr=False)
+    context: Any = field(default=None, repr=False)  # source-specific extras (the COCO index)
 
     def __len__(self) -> int:
         return len(self.samples)

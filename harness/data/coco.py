@@ -1,0 +1,144 @@
+"""COCO as ground truth: images plus instances annotations, split into named subsets.
+
+A split is the union of its criteria: an image belongs if it contains any instance of a
+listed supercategory or category (note pycocotools' `getImgIds(catIds=[...])` returns the
+intersection, so it is not used for this), has at least `min_instances` non-crowd
+instances, or is listed in `image_ids`. An empty split is every image. Ids are sorted
+before the seeded sample, so a spec always picks the same images. The annotations are
+read once per process and shared by every sweep point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data.base import Dataset, Sample, select
+from harness.data.images import decode_rgb
+from harness.errors import HarnessError, did_you_mean
+
+
+@dataclass
+class CocoIndex:
+    """The parts of a COCO annotations file the harness uses, indexed once."""
+
+    path: Path
+    coco: Any  # pycocotools.coco.COCO
+    cat_name: dict[int, str] = field(default_factory=dict)
+    cat_super: dict[int, str] = field(default_factory=dict)
+    image_cats: dict[int, set[int]] = field(default_factory=dict)
+    instances: dict[int, int] = field(default_factory=dict)  # non-crowd instances per image
+
+    def supercategories(self, image_id: int) -> list[str]:
+        return sorted({self.cat_super[c] for c in self.image_cats.get(image_id, ())})
+
+    def categories(self, image_id: int) -> list[str]:
+        return sorted({self.cat_name[c] for c in self.image_cats.get(image_id, ())})
+
+
+@lru_cache(maxsize=4)
+def load_index(annotations: Path) -> CocoIndex:
+    """Read an instances JSON with pycocotools (once per process per file)."""
+    from pycocotools.coco import COCO
+
+    if not annotations.is_file():
+        raise HarnessError(f"COCO annotations file '{annotations}' does not exist.",
+                           hint="Fix dataset.annotations, or fetch it with "
+                                "`harness data download coco --annotations`.")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints timing chatter
+            coco = COCO(str(annotations))
+    except Exception as exc:
+        raise HarnessError(f"Cannot read COCO annotations '{annotations}': {type(exc).__name__}: {exc}.",
+                           hint="It must be a COCO instances JSON (images, annotations, categories).") from None
+    index = CocoIndex(path=annotations, coco=coco)
+    for cat in coco.loadCats(coco.getCatIds()):
+        index.cat_name[cat["id"]] = cat["name"]
+        index.cat_super[cat["id"]] = cat.get("supercategory", cat["name"])
+    cats: dict[int, set[int]] = defaultdict(set)
+    counts: dict[int, int] = defaultdict(int)
+    for ann in coco.dataset.get("annotations", []):
+        cats[ann["image_id"]].add(ann["category_id"])
+        if not ann.get("iscrowd", 0):
+            counts[ann["image_id"]] += 1
+    index.image_cats, index.instances = dict(cats), dict(counts)
+    return index
+
+
+def split_ids(index: CocoIndex, split: str, rule) -> list[int]:
+    """Image ids of one split (see the module docstring for the union semantics)."""
+    all_ids = sorted(index.coco.getImgIds())
+    if not (rule.supercategories or rule.categories or rule.image_ids or rule.min_instances is not None):
+        return all_ids
+    supers = set(index.cat_super.values())
+    names = set(index.cat_name.values())
+    for kind, wanted, valid in (("supercategories", rule.supercategories, supers),
+                                ("categories", rule.categories, names)):
+        for name in wanted:
+            if name not in valid:
+                raise HarnessError(
+                    f"dataset.splits.{split}.{kind}: unknown name '{name}' in {index.path}.{did_you_mean(name, valid)}",
+                    hint=f"Valid {kind}: {', '.join(sorted(valid))}.")
+    chosen: set[int] = set()
+    want_super, want_cat = set(rule.supercategories), set(rule.categories)
+    for image_id in all_ids:
+        cats = index.image_cats.get(image_id, set())
+        if any(index.cat_super[c] in want_super for c in cats) or any(index.cat_name[c] in want_cat for c in cats):
+            chosen.add(image_id)
+        elif rule.min_instances is not None and index.instances.get(image_id, 0) >= rule.min_instances:
+            chosen.add(image_id)
+    known = set(all_ids)
+    missing = [i for i in rule.image_ids if i not in known]
+    if missing:
+        raise HarnessError(f"dataset.splits.{split}.image_ids: {missing[:10]} not in {index.path}.",
+                           hint="List ids that the annotations file contains.")
+    chosen.update(rule.image_ids)
+    return sorted(chosen)
+
+
+def _loader(path: Path):
+    return lambda: decode_rgb(path)
+
+
+def build(spec_dataset, split: str | None) -> Dataset:
+    """The COCO images of `split`, limited and seeded as the spec says."""
+    images = Path(spec_dataset.images).expanduser()
+    if not images.is_dir():
+        raise HarnessError(f"COCO images folder '{images}' does not exist.",
+                           hint="Fix dataset.images, or fetch it with `harness data download coco`.")
+    index = load_index(Path(spec_dataset.annotations).expanduser().resolve())
+    split = split or next(iter(spec_dataset.splits))
+    ids = select(split_ids(index, split, spec_dataset.splits[split]), spec_dataset.limit, spec_dataset.seed)
+    samples = []
+    for image_id in ids:
+        info = index.coco.imgs[image_id]
+        path = images / info["file_name"]
+        samples.append(Sample(id=str(image_id), loader=_loader(path), path=str(path),
+                              meta={"coco_id": image_id, "supercategories": index.supercategories(image_id),
+                                    "categories": index.categories(image_id)}))
+    info = {"source": "coco", "path": str(images.resolve()), "annotations": str(index.path), "split": split,
+            "limit": spec_dataset.limit, "seed": spec_dataset.seed, "size": len(samples)}
+    return Dataset(name=images.resolve().name, source="coco", samples=samples, info=info, split=split,
+                   fingerprint_items=[str(index.path), ids], context=index)
+
+
+def object_mask(index: CocoIndex, image_id: int, height: int, width: int,
+                supercategory: str | None = None) -> np.ndarray:
+    """Union of the instance masks (crowd regions included) of an image, optionally of one supercategory."""
+    coco = index.coco
+    mask = np.zeros((height, width), dtype=bool)
+    for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)):
+        if supercategory is not None and index.cat_super[ann["category_id"]] != supercategory:
+            continue
+        m = coco.annToMask(ann)
+        if m.shape != mask.shape:  # annotations of a resized copy: skip rather than misalign
+            continue
+        mask |= m.astype(bool)
+    return mask
