@@ -1,0 +1,127 @@
+"""`harness data prepare`: the preprocessing step of a colorization study, made reproducible.
+
+Writes `color/` (the originals, unchanged bytes; bundled samples as PNG), `gray/`
+(ITU-R 601 luma PNGs, exactly the model input the harness derives) and `manifest.csv`
+(id, file, size, split, is_grayscale, sha256). Every file is written to a temporary name
+and renamed, and each finished image is journaled, so an interrupted run loses nothing
+and a re-run skips what is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from harness.data.base import Dataset, Sample
+from harness.data.images import is_grayscale, to_gray
+from harness.errors import ImageError
+
+FIELDS = ["id", "file", "gray_file", "width", "height", "size", "split", "is_grayscale", "sha256", "status"]
+JOURNAL = "manifest.partial.jsonl"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _relative_name(sample: Sample, dataset: Dataset) -> str:
+    if sample.path and dataset.source in ("folder", "coco"):
+        root = Path(dataset.info["path"])
+        try:
+            return Path(sample.path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            return Path(sample.path).name
+    return f"{sample.id}.png"
+
+
+def _prepare_one(sample: Sample, dataset: Dataset, out: Path) -> dict:
+    name = _relative_name(sample, dataset)
+    gray_name = str(Path(name).with_suffix(".png"))
+    row = {"id": sample.id, "file": f"color/{name}", "gray_file": f"gray/{gray_name}"}
+    try:
+        rgb = sample.load()
+    except ImageError as exc:
+        return {**row, "status": f"failed:{exc.reason}"}
+    if sample.path and dataset.source in ("folder", "coco"):
+        data = Path(sample.path).read_bytes()
+    else:
+        data = _png(rgb)
+    _atomic_write(out / "gray" / gray_name, _png(to_gray(rgb)))
+    _atomic_write(out / "color" / name, data)  # written last: its presence marks the image done
+    return {**row, "width": rgb.shape[1], "height": rgb.shape[0], "size": len(data),
+            "is_grayscale": bool(is_grayscale(rgb)), "sha256": hashlib.sha256(data).hexdigest(), "status": "ok"}
+
+
+def _read_journal(out: Path) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    for path in (out / "manifest.csv", out / JOURNAL):
+        if not path.exists():
+            continue
+        if path.suffix == ".csv":
+            with path.open(newline="") as fh:
+                for row in csv.DictReader(fh):
+                    row["split"] = row.get("split", "")
+                    done[row["id"]] = row
+        else:
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill: redo that image
+                    continue
+                done[row["id"]] = row
+    return done
+
+
+def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True) -> dict[str, int]:
+    """Prepare every image of `datasets` under `out`; returns counts of written, skipped and failed."""
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    done = _read_journal(out)
+    splits: dict[str, list[str]] = {}
+    order: list[tuple[Sample, Dataset]] = []
+    for dataset in datasets:
+        for sample in dataset.samples:
+            if sample.id not in splits:
+                order.append((sample, dataset))
+            splits.setdefault(sample.id, [])
+            if dataset.split and dataset.split not in splits[sample.id]:
+                splits[sample.id].append(dataset.split)
+    counts = {"written": 0, "skipped": 0, "failed": 0}
+    rows = []
+    with (out / JOURNAL).open("a") as journal:
+        for sample, dataset in tqdm(order, desc="prepare", unit="img", disable=not progress):
+            row = done.get(sample.id)
+            if row and row.get("status") == "ok" and (out / row["file"]).exists() and (out / row["gray_file"]).exists():
+                counts["skipped"] += 1
+            else:
+                row = _prepare_one(sample, dataset, out)
+                counts["written" if row["status"] == "ok" else "failed"] += 1
+                journal.write(json.dumps(row) + "\n")
+                journal.flush()
+            rows.append({**row, "split": ";".join(splits[sample.id])})
+    tmp = out / ".manifest.csv.tmp"
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, out / "manifest.csv")
+    (out / JOURNAL).unlink(missing_ok=True)
+    return counts
