@@ -89,6 +89,9 @@ class Spec(_Strict):
     grids: GridSpec = Field(default_factory=GridSpec)
     batch_size: int = Field(8, ge=1, le=4096)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    metrics_impl: Literal["auto", "skimage", "torch"] = Field(
+        "auto", description="Scoring implementation: torch on the model's device, or the scikit-image reference.")
+    workers: int = Field(2, ge=0, le=64, description="Threads decoding images ahead of the model.")
 
     @field_validator("metrics")
     @classmethod

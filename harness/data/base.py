@@ -52,6 +52,8 @@ class Dataset:
     split: str | None = None
     fingerprint_items: list[Any] = field(default_factory=list, repr=False)
     context: Any = field(default=None, repr=False)  # source-specific extras (the COCO index)
+    #: extra per-image scores (sample, gt, out) -> {column: value}; COCO's object/background split
+    scorer: Callable[[Sample, np.ndarray, np.ndarray], dict[str, float]] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -125,8 +125,10 @@ def build(spec_dataset, split: str | None) -> Dataset:
                                     "categories": index.categories(image_id)}))
     info = {"source": "coco", "path": str(images.resolve()), "annotations": str(index.path), "split": split,
             "limit": spec_dataset.limit, "seed": spec_dataset.seed, "size": len(samples)}
+    from harness.regions import coco_scorer
+
     return Dataset(name=images.resolve().name, source="coco", samples=samples, info=info, split=split,
-                   fingerprint_items=[str(index.path), ids], context=index)
+                   fingerprint_items=[str(index.path), ids], context=index, scorer=coco_scorer(index))
 
 
 def object_mask(index: CocoIndex, image_id: int, height: int, width: int,

@@ -1,0 +1,114 @@
+"""Resume: an interrupted sweep (Ctrl-C or kill -9) loses no finished point and duplicates none."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import tests.fake_models  # noqa: F401
+from harness.cli import main
+from harness.tracking import TAG_KEY
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """\
+name: resume
+dataset:
+  source: samples
+  limit: 2
+models:
+  - name: fake-tint
+    strength: [0.1, 0.2, 0.3]
+    delay: {delay}
+grids: {{count: 0}}
+metrics: [psnr]
+batch_size: 1
+device: cpu
+"""
+
+
+def point_runs(uri: str):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume")
+    if exp is None:
+        return []
+    return [r for r in client.search_runs([exp.experiment_id], max_results=1000)
+            if r.data.tags.get("harness.kind") == "point"]
+
+
+def finished_keys(uri: str) -> list[str]:
+    return [r.data.tags[TAG_KEY] for r in point_runs(uri) if r.info.status == "FINISHED"]
+
+
+def test_ctrl_c_keeps_finished_points_and_resumes(write_spec, tracking_uri, monkeypatch, capsys):
+    import harness.runner as runner
+
+    spec = write_spec(SPEC.format(delay=0))
+    real = runner.evaluate
+    calls = {"n": 0}
+
+    def interrupt_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate", interrupt_on_second)
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 130
+    assert "resume" in capsys.readouterr().err
+    runs = point_runs(tracking_uri)
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
+    monkeypatch.setattr(runner, "evaluate", real)
+
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("[reused]") == 1 and err.count("[done]") == 2
+    keys = finished_keys(tracking_uri)
+    assert len(keys) == 3 and len(set(keys)) == 3
+
+
+def test_kill_9_mid_point_resumes_without_duplicates(write_spec, tracking_uri, tmp_path):
+    spec = write_spec(SPEC.format(delay=1.0))
+    env = {**os.environ, "HARNESS_PLUGINS": "tests.fake_models", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        # wait until one point is finished and the next one is running, then kill -9
+        while time.monotonic() < deadline:
+            runs = point_runs(tracking_uri) if (tmp_path / "mlflow.db").exists() else []
+            if sum(r.info.status == "FINISHED" for r in runs) >= 1 and any(r.info.status == "RUNNING" for r in runs):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"harness exited early: {proc.stderr.read().decode()}")
+            time.sleep(0.2)
+        else:
+            pytest.fail("no point finished within 120 s")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = point_runs(tracking_uri)
+    finished_before = {r.data.tags[TAG_KEY] for r in before if r.info.status == "FINISHED"}
+    leftovers = [r.info.run_id for r in before if r.info.status == "RUNNING"]
+    assert finished_before and leftovers
+
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = point_runs(tracking_uri)
+    finished = [r.data.tags[TAG_KEY] for r in after if r.info.status == "FINISHED"]
+    assert len(finished) == 3 and len(set(finished)) == 3  # every point once
+    assert finished_before <= set(finished)  # nothing finished was redone or lost
+    client = MlflowClient(tracking_uri)
+    for run_id in leftovers:
+        assert client.get_run(run_id).info.status == "FAILED"
+    assert done.stderr.count("[reused]") == len(finished_before)
