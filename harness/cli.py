@@ -185,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
-    except KeyboardInterrupt:
+    except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         click.echo("Interrupted: finished sweep points are saved; run the same command again to resume.", err=True)
         return 130
     except SystemExit as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,9 @@ def _run_point(point, loaded, device, tracker, parent, dataset, force, progress,
         result = evaluate(dataset, model, spec.metrics, label=point.label, batch_size=spec.batch_size,
                           grid_count=spec.grids.count, seed=getattr(spec.dataset, "seed", 0), progress=progress,
                           impl=impl, workers=spec.workers)
+        logging_start = time.perf_counter()
         tracker.log_point(run_id, result, dataset)
+        tracker.log_metrics(run_id, {"seconds_logging": time.perf_counter() - logging_start})
     except HarnessError as exc:
         tracker.end_point(run_id, "FAILED")
         return PointOutcome(point, "failed", run_id=None, message=str(exc))

@@ -158,7 +158,9 @@ def _fields_at(loc: tuple, data: Any) -> list[str]:
 
 
 def _pydantic_error(doc: YamlDoc, exc: ValidationError) -> HarnessError:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt key shows up as both "unknown" and "missing": the unknown one says more
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = _strip_tags(tuple(err["loc"]))
     if err["type"] == "extra_forbidden":
         key = loc[-1]

@@ -225,6 +225,10 @@ class Tracker:
                 self._log_figure(run_id, category_plot(table, "psnr"), "plots/psnr_by_category.png")
         self._log_dataset(run_id, dataset)
 
+    def log_metrics(self, run_id: str, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.client.log_metric(run_id, key, float(value))
+
     def end_point(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
 
@@ -260,12 +264,10 @@ class Tracker:
             self.client.log_artifact(run_id, str(path))
 
     def _log_figure(self, run_id: str, fig, artifact_file: str) -> None:
-        import matplotlib.pyplot as plt
-
-        try:
-            self.client.log_figure(run_id, fig, artifact_file)
-        finally:
-            plt.close(fig)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            fig.savefig(path, dpi=100)
+            self.client.log_artifact(run_id, str(path), artifact_path=str(Path(artifact_file).parent))
 
     def _log_dataset(self, run_id: str, dataset) -> None:
         import mlflow.data

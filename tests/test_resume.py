@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -42,6 +43,20 @@ def point_runs(uri: str):
         return []
     return [r for r in client.search_runs([exp.experiment_id], max_results=1000)
             if r.data.tags.get("harness.kind") == "point"]
+
+
+def point_statuses(db: Path) -> list[str]:
+    """Statuses of point runs read with plain SQL: opening an MlflowClient on a store that the
+    child process is still creating would race its schema migration."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return [row[0] for row in con.execute(
+                "SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                "WHERE t.key = 'harness.kind' AND t.value = 'point'")]
+    except sqlite3.Error:  # tables not created yet
+        return []
 
 
 def finished_keys(uri: str) -> list[str]:
@@ -84,8 +99,8 @@ def test_kill_9_mid_point_resumes_without_duplicates(write_spec, tracking_uri, t
         deadline = time.monotonic() + 120
         # wait until one point is finished and the next one is running, then kill -9
         while time.monotonic() < deadline:
-            runs = point_runs(tracking_uri) if (tmp_path / "mlflow.db").exists() else []
-            if sum(r.info.status == "FINISHED" for r in runs) >= 1 and any(r.info.status == "RUNNING" for r in runs):
+            statuses = point_statuses(tmp_path / "mlflow.db")
+            if "FINISHED" in statuses and "RUNNING" in statuses:
                 break
             if proc.poll() is not None:
                 pytest.fail(f"harness exited early: {proc.stderr.read().decode()}")
