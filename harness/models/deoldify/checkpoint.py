@@ -1,0 +1,160 @@
+"""Loading DeOldify checkpoints safely, and making random ones in the same format.
+
+Weights files are untrusted: unpickling can run code. Loading always goes through
+`torch.load(weights_only=True)`, which refuses every global it does not know. fastai's
+checkpoints (`{'model': state_dict, 'opt': {...}}`) also hold optimiser objects such as a
+`functools.partial` of Adam; each such global is mapped to an inert stand-in that accepts
+and discards its arguments, so the file loads, the tensors come back, and nothing named in
+the file is ever called.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from harness.errors import HarnessError
+
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_MAX_STAND_INS = 64
+
+
+class Inert:
+    """Stands in for any class or function named in a checkpoint: takes anything, does nothing."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+def _stand_in(name: str):
+    return (type(f"Inert[{name}]", (Inert,), {"__module__": __name__}), name)
+
+
+def safe_load(path: str | Path) -> object:
+    """`torch.load(weights_only=True)` with unknown globals made inert; clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise HarnessError(f"Weights file '{path}' does not exist.", hint="Check the `weights:` path in the spec.")
+    head = path.read_bytes()[:512].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head")):
+        raise HarnessError(f"Weights file '{path}' is an HTML page, not a checkpoint: the download returned a web "
+                           f"page (a Dropbox 'dl=0' link or an error page).",
+                           hint="Delete it and fetch again with `harness weights fetch MODEL`.")
+    stand_ins: list = []
+    for _ in range(_MAX_STAND_INS):
+        try:
+            with torch.serialization.safe_globals(stand_ins):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            match = _GLOBAL.search(str(exc))
+            if match and match.group(1) not in {n for _, n in stand_ins}:
+                stand_ins.append(_stand_in(match.group(1)))
+                continue
+            raise _load_error(path, exc) from None
+    raise HarnessError(f"Weights file '{path}' names more than {_MAX_STAND_INS} Python globals; refusing to load it.")
+
+
+def _load_error(path: Path, exc: Exception) -> HarnessError:
+    text = str(exc)
+    blocked = re.search(r"GLOBAL ([\w.]+) whose module ([\w.]+) is blocked", text)
+    if blocked:
+        return HarnessError(f"Weights file '{path}' asks to call {blocked.group(1)} while loading; refused, since "
+                            f"unpickling it could run code. Nothing from it was executed.",
+                            hint="Use the official weights (`harness weights fetch MODEL`) or a file you trust.")
+    if "invalid load key" in text:
+        return HarnessError(f"Weights file '{path}' is not a PyTorch checkpoint ({text.splitlines()[0]}).",
+                            hint="It may be an HTML error page or another format; fetch it again.")
+    if any(s in text for s in ("failed finding central directory", "unexpected EOF", "Ran out of input",
+                               "file read failed", "truncated", "PytorchStreamReader")):
+        size = path.stat().st_size
+        return HarnessError(f"Weights file '{path}' is truncated or corrupt ({size:,} bytes): {text.splitlines()[0]}",
+                            hint="Delete it and fetch it again with `harness weights fetch MODEL`.")
+    return HarnessError(f"Cannot load weights file '{path}' safely: {type(exc).__name__}: {text.splitlines()[0]}")
+
+
+def state_dict_of(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    """The generator's state dict from a fastai save (`{'model': ...}`) or a bare state dict."""
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    raise HarnessError(f"Weights file '{path}' holds no state dict (expected a fastai save with a 'model' entry "
+                       f"or a plain state dict).")
+
+
+def load_into(model: torch.nn.Module, path: Path, model_name: str) -> None:
+    """Strict load; a mismatch names missing and unexpected keys and the likely cause."""
+    state = state_dict_of(safe_load(path), path)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise HarnessError(
+            f"Weights file '{path}' does not fit {model_name}: {len(missing)} missing key(s) "
+            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of the wrong shape "
+            f"{wrong[:3]}. {_likely_cause(state, model_name)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _likely_cause(state: dict, model_name: str) -> str:
+    deep = any(k.startswith("layers.4.conv1.") for k in state)
+    wide = any(k.startswith("layers.4.conv.") for k in state)
+    if deep and model_name != "deoldify-artistic":
+        return "These look like Artistic weights (resnet34, deep decoder): use model deoldify-artistic."
+    if wide and model_name == "deoldify-artistic":
+        return "These look like Stable/Video weights (resnet101, wide decoder): use deoldify-stable or deoldify-video."
+    if not deep and not wide:
+        return "This is not a DeOldify generator checkpoint (a critic, or another model?)."
+    return "The file may be from a different DeOldify version or damaged."
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give a generator random, well-scaled weights (for tests and speed benchmarks, never for results).
+
+    Convolutions get He-normal weights; spectral-norm vectors are set by power iteration so
+    each normalised weight has unit spectral norm, as in a trained checkpoint; BatchNorm
+    statistics are perturbed so they matter.
+    """
+    from harness.models.deoldify.layers import SelfAttention, SpectralConv
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape, generator=gen))
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=gen))
+                module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=gen) + 0.5)
+            elif isinstance(module, SelfAttention):
+                module.gamma.fill_(0.5)
+            for name, param in module.named_parameters(recurse=False):
+                if param.dim() > 1:
+                    param.copy_(torch.randn(param.shape, generator=gen) * (2.0 / param[0].numel()) ** 0.5)
+                elif name == "bias":
+                    param.copy_(0.01 * torch.randn(param.shape, generator=gen))
+            if isinstance(module, SpectralConv):
+                w = module.weight_orig.reshape(module.weight_orig.shape[0], -1)
+                v = torch.randn(w.shape[1], generator=gen, dtype=w.dtype)
+                for _ in range(30):
+                    u = torch.nn.functional.normalize(w @ v, dim=0)
+                    v = torch.nn.functional.normalize(w.T @ u, dim=0)
+                module.weight_u.copy_(u)
+                module.weight_v.copy_(v)
+    return model
+
+
+def save_fastai(model: torch.nn.Module, path: Path, *, legacy: bool = False) -> Path:
+    """Save as fastai v1 does (`{'model': ..., 'opt': ...}`, optimiser objects included)."""
+    import functools
+
+    opt = {"opt_func": functools.partial(torch.optim.Adam, betas=(0.9, 0.99)), "lr": [1e-3], "mom": [0.9],
+           "wd": [1e-3], "beta": [0.99], "true_wd": True, "bn_wd": True,
+           "opt_state": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]}}
+    torch.save({"model": model.state_dict(), "opt": opt}, path, _use_new_zipfile_serialization=not legacy)
+    return path
