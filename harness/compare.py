@@ -1,13 +1,17 @@
 """Rank sweep points by a summary metric, honestly: direction, confidence, baseline.
 
 Works on the runs table that `tracking.Tracker.load_runs` builds (one row per sweep-point
-run, one column per logged metric). Two neighbours whose 95% confidence intervals overlap
-are flagged: their order is not significant.
+run, one column per logged summary metric); nothing here talks to MLflow. Each metric's
+direction comes from `harness.metrics.higher_is_better`. Two neighbours in the ranking whose
+95% confidence intervals overlap are flagged: the order between them is not significant.
+`vs_baseline` is the difference to the `grayscale` run of the same split, the floor any
+colorizer has to beat.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from typing import Literal
 
 import numpy as np
@@ -16,78 +20,104 @@ import pandas as pd
 from harness.errors import HarnessError, did_you_mean
 
 BASELINE = "grayscale"
+COLUMNS = ["rank", "label", "model", "split", "value", "ci_low", "ci_high", "vs_baseline", "overlap", "run_id"]
+FORMATS = ("table", "csv", "markdown")
 _META = {"run_id", "parent_run_id", "label", "model", "split", "status", "start_time"}
+OVERLAP_NOTE = "≈ next: this point's 95% CI overlaps the next one's, so the order between them is not significant."
 
 
-def _metric_columns(runs: pd.DataFrame) -> list[str]:
-    return sorted(c for c in runs.columns if c not in _META and not str(c).startswith("param."))
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    """The logged metric columns of a runs table (everything but run metadata and `param.*`)."""
+    return sorted(str(c) for c in runs.columns if c not in _META and not str(c).startswith("param."))
+
+
+def _column(runs: pd.DataFrame, name: str | None) -> pd.Series:
+    if name is None or name not in runs.columns:
+        return pd.Series(np.nan, index=runs.index, dtype=float)
+    return pd.to_numeric(runs[name], errors="coerce").astype(float)
 
 
 def rank(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Sweep points ordered best first by `metric`, with CI, difference to baseline and overlap flags."""
+    """Sweep points ordered best first by `metric`, with CI, difference to baseline and overlap flags.
+
+    Columns: rank, label, model, split, value, ci_low, ci_high (from `<base>_ci95_low/high`
+    when `metric` is `<base>_mean`, else NaN), vs_baseline, overlap (this row's CI overlaps
+    the next row's), run_id. NaN values rank last; ties are broken by label.
+    """
     from harness.metrics import higher_is_better
 
     if runs.empty:
         raise HarnessError("There are no finished sweep-point runs to compare.", hint="Run `harness run SPEC` first.")
     if metric not in runs.columns:
-        available = _metric_columns(runs)
+        available = metric_columns(runs)
         raise HarnessError(f"No run has the metric '{metric}'.{did_you_mean(metric, available)}",
-                           hint=f"Available: {', '.join(available)}.")
+                           hint=f"Available metric columns: {', '.join(available) or 'none'}.")
     direction = higher_is_better(metric)
     if direction is None:
-        raise HarnessError(f"Metric '{metric}' has no better direction, so it cannot rank runs.",
-                           hint="Rank by a mean, percentile or cf_delta, e.g. --metric psnr_mean.")
-    base = metric[: -len("_mean")] if metric.endswith("_mean") else None
+        raise HarnessError(f"Metric '{metric}' has no better direction (higher is not better, nor lower), "
+                           "so it cannot rank runs.",
+                           hint="Rank by a mean, a percentile or cf_delta, e.g. --metric psnr_mean.")
+    base = metric.removesuffix("_mean") if metric.endswith("_mean") else None
+    split = runs["split"] if "split" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
     table = pd.DataFrame({
-        "label": runs["label"], "model": runs["model"],
-        "split": runs["split"] if "split" in runs else None,
-        "value": pd.to_numeric(runs[metric], errors="coerce"),
-        "ci_low": runs.get(f"{base}_ci95_low", np.nan) if base else np.nan,
-        "ci_high": runs.get(f"{base}_ci95_high", np.nan) if base else np.nan,
-        "run_id": runs["run_id"],
+        "label": runs["label"].astype(object), "model": runs["model"].astype(object),
+        "split": split.astype(object).where(split.notna(), None),
+        "value": _column(runs, metric),
+        "ci_low": _column(runs, base and f"{base}_ci95_low"),
+        "ci_high": _column(runs, base and f"{base}_ci95_high"),
+        "run_id": runs["run_id"].astype(str),
     })
-    table["_split"] = table["split"].fillna("")
-    baseline = table[table["model"] == BASELINE].groupby("_split")["value"].first()
-    table["vs_baseline"] = table["value"] - table["_split"].map(baseline)
+    split_key = table["split"].map(lambda s: "" if s is None else str(s))
+    baseline = table[table["model"] == BASELINE].assign(_k=split_key).groupby("_k")["value"].first()
+    table["vs_baseline"] = table["value"] - split_key.map(baseline).astype(float)
     table = table.sort_values(["value", "label"], ascending=[not direction, True], na_position="last")
     table = table.reset_index(drop=True)
-    nxt_low, nxt_high = table["ci_low"].shift(-1), table["ci_high"].shift(-1)
-    table["overlap"] = ((table["ci_low"] <= nxt_high) & (nxt_low <= table["ci_high"])).fillna(False).astype(bool)
+    next_low, next_high = table["ci_low"].shift(-1), table["ci_high"].shift(-1)
+    table["overlap"] = ((table["ci_low"] <= next_high) & (next_low <= table["ci_high"])).astype(bool)
     table.insert(0, "rank", range(1, len(table) + 1))
-    return table.drop(columns="_split")[["rank", "label", "model", "split", "value", "ci_low", "ci_high",
-                                         "vs_baseline", "overlap", "run_id"]]
+    return table[COLUMNS]
 
 
-def _num(x: float, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and np.isnan(x)):
+def _num(x, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{x:+.4f}" if signed else f"{x:.4f}"
 
 
-def _rows(table: pd.DataFrame) -> list[list[str]]:
-    out = []
-    for _, r in table.iterrows():
-        ci = f"[{_num(r.ci_low)}, {_num(r.ci_high)}]" if not np.isnan(r.ci_low) else "-"
-        out.append([str(r["rank"]), str(r.label), _num(r.value), ci, _num(r.vs_baseline, signed=True),
-                    "≈ next" if r.overlap else "", str(r.run_id)[:12]])
-    return out
+def _cells(table: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for r in table.itertuples(index=False):
+        ci = "-" if math.isnan(r.ci_low) or math.isnan(r.ci_high) else f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"
+        rows.append([str(r.rank), str(r.label), _num(r.value), ci, _num(r.vs_baseline, signed=True),
+                     "≈ next" if r.overlap else "", str(r.run_id)])
+    return rows
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def format_ranking(table: pd.DataFrame, fmt: Literal["table", "csv", "markdown"], metric: str) -> str:
-    """The ranking as an aligned text table, CSV or a GitHub markdown table."""
+    """The ranking as aligned plain text (with a footnote on overlaps), CSV or a GitHub markdown table."""
+    if fmt not in FORMATS:
+        raise HarnessError(f"Unknown format '{fmt}'.{did_you_mean(fmt, FORMATS)}",
+                           hint=f"Use one of: {', '.join(FORMATS)}.")
     if fmt == "csv":
         buf = io.StringIO()
         table.to_csv(buf, index=False)
         return buf.getvalue().rstrip("\n")
     header = ["rank", "sweep point", metric, "95% CI", f"vs {BASELINE}", "overlap", "run"]
-    rows = _rows(table)
+    rows = _cells(table)
+    note = [OVERLAP_NOTE] if table["overlap"].any() else []
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    if table["overlap"].any():
-        lines.append("≈ next: this point's 95% CI overlaps the next one's; their order is not significant.")
-    return "\n".join(lines)
+        lines += ["| " + " | ".join(_markdown_cell(c) for c in r) + " |" for r in rows]
+        return "\n".join(lines + ([""] + note if note else []))
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    numeric = {0, 2, 4}  # right-align rank, value and difference so the decimals line up
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(header)] + [line(r) for r in rows] + note)

@@ -1,29 +1,44 @@
 """Downloading large files and unpacking archives, robustly and safely.
 
-Used for DeOldify weights and COCO archives. A download streams to `<dest>.part`, resumes
-with an HTTP Range request after a dropped connection (or on the next run), checks size
-and checksum, and only then renames into place, so `dest` is either absent or complete.
-A URL that answers with a web page instead of the file (Dropbox 'dl=0', an error page) is
-rejected: upstream DeOldify users otherwise meet `invalid load key '<'` much later.
+Used for DeOldify weights and COCO archives. `download` streams into `<dest>.part`,
+continues with an HTTP Range request after a dropped connection (and on the next run, from
+whatever a killed run left behind), checks size and checksum, and only then renames the
+file into place: `dest` is either absent or complete and verified.
+
+A URL that answers with a web page instead of the file (a Dropbox `dl=0` link, a login or
+error page served with status 200) is rejected at once: upstream DeOldify users otherwise
+meet `invalid load key '<'` much later, when torch tries to unpickle the HTML.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
+import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from harness.errors import HarnessError
 
+#: Seconds to wait before the first retry after a transient failure; doubled each retry, capped at 10.
+RETRY_BACKOFF = 0.5
+
 
 class DownloadError(HarnessError):
     """A download that could not complete; the message lists every URL tried and why it failed."""
 
 
-def file_digest(path: Path, algo: str = "sha256", chunk: int = 1 << 20) -> str:
+class _Transient(Exception):
+    """A failure worth retrying on the same URL (continuing from the bytes already written)."""
+
+
+def file_digest(path: str | Path, algo: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file's contents (`algo` is any hashlib name), read in chunks."""
     digest = hashlib.new(algo)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -31,110 +46,234 @@ def file_digest(path: Path, algo: str = "sha256", chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _looks_like_html(first: bytes, content_type: str) -> bool:
+def part_path(dest: Path) -> Path:
+    """Where `download` keeps the unverified bytes of `dest`: `<dest>.part`."""
+    return dest.with_suffix(dest.suffix + ".part")
+
+
+def _looks_like_html(first: bytes) -> bool:
     head = first.lstrip()[:64].lower()
-    return "text/html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html"))
+    return head.startswith((b"<!doctype", b"<html"))
 
 
-def _fetch_once(url: str, part: Path, *, size: int | None, timeout: float, chunk: int, progress: bool) -> None:
-    """Append the rest of `url` to `part`, resuming from its current length."""
-    import requests
-    from tqdm.auto import tqdm
+def _html_error(content_type: str) -> DownloadError:
+    return DownloadError(
+        f"the URL returned a web page (HTML{', ' + content_type if content_type else ''}) instead of the file; "
+        "it is probably a download page, a login page or an error page (a Dropbox link needs ?dl=1, not ?dl=0)")
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """First byte of a 'bytes START-END/TOTAL' Content-Range header, or None."""
+    match = re.match(r"\s*bytes\s+(\d+)-", content_range or "")
+    return int(match.group(1)) if match else None
+
+
+def _fetch_once(session, url: str, part: Path, *, size: int | None, timeout: float, chunk: int,
+                progress: bool, name: str) -> None:
+    """Bring `part` up to the whole of `url`, resuming from its current length when the server allows.
+
+    Raises `_Transient` (or a requests connection error) for what a retry may fix and
+    `DownloadError` for what it will not (HTTP 4xx, a web page, a wrong announced size).
+    """
+    from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    with requests.get(url, stream=True, timeout=timeout, headers=headers, allow_redirects=True) as resp:
-        if resp.status_code == 416 and size is not None and have >= size:
-            return  # already complete
-        if resp.status_code >= 400:
-            raise DownloadError(f"HTTP {resp.status_code} {resp.reason}")
-        if have and resp.status_code != 206:  # server ignored the Range: start over
-            have = 0
-        mode = "ab" if have else "wb"
-        total = size or (int(resp.headers.get("Content-Length", 0)) + have) or None
-        iterator = resp.iter_content(chunk_size=chunk)
-        first = next(iterator, b"")
-        if not have and _looks_like_html(first, resp.headers.get("Content-Type", "")):
-            raise DownloadError("the URL returned a web page (HTML) instead of the file")
-        with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                           desc=part.name.removesuffix(".part"), disable=not progress,
-                                           leave=False) as bar:
+    if size is not None and have > size:  # cannot be ours: start over
+        part.unlink()
+        have = 0
+    if size is not None and have == size:
+        return  # a previous run got every byte; only verification is left
+    headers = {"Accept-Encoding": "identity"}  # byte offsets must refer to the file itself
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    with session.get(url, stream=True, timeout=timeout, headers=headers) as resp:
+        code = resp.status_code
+        if code == 416 and have:
+            part.unlink()
+            raise _Transient(f"the server refused to resume at byte {have:,}; restarting from 0")
+        if code == 429 or code >= 500:
+            raise _Transient(f"HTTP {code} {resp.reason}")
+        if code >= 400:
+            raise DownloadError(f"HTTP {code} {resp.reason}")
+        if have and (code != 206 or _range_start(resp.headers.get("Content-Range")) != have):
+            have = 0  # the server ignored the Range (200) or answered another one: start over
+        content_type = resp.headers.get("Content-Type", "")
+        if "text/html" in content_type.lower():
+            raise _html_error(content_type)
+        length = resp.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else None
+        if size is not None and total is not None and total != size:
+            raise DownloadError(f"size mismatch: the server announces {total:,} bytes, expected {size:,}")
+        blocks = resp.iter_content(chunk_size=chunk)
+        first = next(blocks, b"")
+        if not have and _looks_like_html(first):
+            raise _html_error(content_type)
+        with open(part, "ab" if have else "wb") as fh, tqdm(
+                total=size or total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                file=sys.stderr, disable=not progress, leave=False) as bar:
             fh.write(first)
             bar.update(len(first))
-            for block in iterator:
+            for block in blocks:
                 fh.write(block)
                 bar.update(len(block))
 
 
 def _verify(part: Path, *, size: int | None, sha256: str | None, md5: str | None) -> None:
+    """Size first (cheap, and says 'truncated'), then each checksum given; both values on a mismatch."""
     actual = part.stat().st_size
     if size is not None and actual != size:
-        raise DownloadError(f"size mismatch: expected {size:,} bytes, got {actual:,}")
+        kind = "truncated" if actual < size else "too large"
+        raise DownloadError(f"size mismatch ({kind}): expected {size:,} bytes, got {actual:,}")
     for algo, expected in (("sha256", sha256), ("md5", md5)):
         if expected:
             got = file_digest(part, algo)
-            if got.lower() != expected.lower():
-                raise DownloadError(f"{algo} mismatch: expected {expected}, got {got}")
+            if got.lower() != expected.strip().lower():
+                raise DownloadError(f"{algo} mismatch: expected {expected.strip().lower()}, got {got}")
 
 
-def download(url: str | Sequence[str], dest: Path, *, sha256: str | None = None, md5: str | None = None,
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DownloadError):
+        return exc.message
+    if isinstance(exc, _Transient):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None = None, md5: str | None = None,
              size: int | None = None, progress: bool = True, timeout: float = 30.0, chunk: int = 1 << 20,
              retries: int = 3) -> Path:
-    """Fetch `url` (or the first of several URLs that works) to `dest`; see the module docstring."""
+    """Fetch `url` to `dest` and return `dest`; a list of URLs is a primary and its fallbacks, in order.
+
+    Each URL gets `retries` further attempts after a dropped connection, a timeout or a 5xx,
+    each continuing from the bytes already in `<dest>.part`. HTTP 4xx, a web page or a failed
+    verification moves on to the next URL. When every URL fails, `DownloadError` lists each
+    URL with its last error. A leftover `.part` is kept across URLs only when a checksum can
+    tell a mixed-up file; it is deleted whenever its content is known to be wrong.
+    """
     import requests
 
     urls = [url] if isinstance(url, str) else list(url)
+    if not urls:
+        raise DownloadError(f"No URL given for {dest}.")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    part = part_path(dest)
+    transient = (_Transient, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
     problems: list[str] = []
-    for candidate in urls:
-        for attempt in range(retries + 1):
-            try:
-                _fetch_once(candidate, part, size=size, timeout=timeout, chunk=chunk, progress=progress)
-                _verify(part, size=size, sha256=sha256, md5=md5)
+    with requests.Session() as session:
+        session.headers["User-Agent"] = "harness-download/1"
+        for index, candidate in enumerate(urls):
+            if index and not (sha256 or md5):
+                part.unlink(missing_ok=True)  # nothing could tell bytes of two sources apart
+            error = "no attempt made"
+            restarted = False
+            attempt = 0
+            while attempt <= retries:
+                resumed = part.exists() and part.stat().st_size > 0
+                try:
+                    _fetch_once(session, candidate, part, size=size, timeout=timeout, chunk=chunk,
+                                progress=progress, name=dest.name)
+                    _verify(part, size=size, sha256=sha256, md5=md5)
+                except transient as exc:
+                    error = _describe(exc)
+                    attempt += 1
+                    if attempt <= retries:
+                        time.sleep(min(RETRY_BACKOFF * 2 ** (attempt - 1), 10.0))
+                    continue
+                except DownloadError as exc:
+                    part.unlink(missing_ok=True)  # wrong content: never resume from it
+                    error = _describe(exc)
+                    if resumed and not restarted and "mismatch" in exc.message:
+                        restarted = True  # the old bytes may be what was wrong: one clean try
+                        continue
+                    break
+                except requests.RequestException as exc:  # a malformed URL, too many redirects ...
+                    error = _describe(exc)
+                    break
+                except OSError as exc:
+                    raise DownloadError(f"Cannot write {part}: {exc}.",
+                                        hint="Check free disk space and permissions.") from None
                 os.replace(part, dest)
                 return dest
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                if attempt == retries:
-                    problems.append(f"{candidate}: {type(exc).__name__}: {exc}")
-            except DownloadError as exc:
-                part.unlink(missing_ok=True)  # wrong content: never resume from it
-                problems.append(f"{candidate}: {exc.message}")
-                break
-    raise DownloadError(f"Could not download {dest.name}:\n  " + "\n  ".join(problems),
-                        hint=f"Check the network, or place the file at {dest} by hand.")
+            problems.append(f"{candidate}: {error}")
+    raise DownloadError(
+        f"Could not download {dest.name} from any of {len(urls)} URL(s):\n  " + "\n  ".join(problems),
+        hint=f"Check the network (or the URL), or place a correct copy at {dest} by hand.")
 
 
-def _check_member(name: str, dest: Path) -> None:
+# ----- archives -------------------------------------------------------------------------
+
+def _unsafe(name: str, dest: Path, why: str) -> HarnessError:
+    return HarnessError(f"Archive entry '{name}' {why}; refusing to extract anything into {dest}.",
+                        hint="The archive is unsafe or damaged: delete it and download it again.")
+
+
+def _check_path(name: str, dest: Path) -> None:
+    """Refuse absolute paths, drive letters and '..' components (also via links already in `dest`)."""
     pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
-        raise HarnessError(f"Archive entry '{name}' would be written outside {dest}; refusing to extract anything.",
-                           hint="The archive is unsafe or damaged: delete it and download it again.")
+    if pure.is_absolute() or (pure.parts and re.match(r"^[A-Za-z]:", pure.parts[0])):
+        raise _unsafe(name, dest, "has an absolute path")
+    if ".." in pure.parts:
+        raise _unsafe(name, dest, "contains a '..' component")
+    if not (dest / pure).resolve().is_relative_to(dest.resolve()):
+        raise _unsafe(name, dest, "would be written outside the destination")
 
 
-def safe_extract(archive: Path, dest: Path) -> list[Path]:
-    """Extract a .zip/.tar[.gz] under `dest`, refusing absolute paths, '..' and links out of `dest`."""
+def _check_link(name: str, target: str, dest: Path, *, relative_to_member: bool) -> None:
+    """A link's target (relative to the member's folder for symlinks, to the root for hard links) must stay in `dest`.
+
+    `dest` is already resolved; the target is normalised lexically, as the link would be followed.
+    """
+    target = target.replace("\\", "/")
+    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
+        raise _unsafe(name, dest, f"links to the absolute path '{target}'")
+    base = dest / PurePosixPath(name).parent if relative_to_member else dest
+    if not Path(os.path.normpath(base / target)).is_relative_to(dest):
+        raise _unsafe(name, dest, f"links outside the destination (to '{target}')")
+
+
+def _zip_members(zf: zipfile.ZipFile, dest: Path) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    for info in infos:
+        _check_path(info.filename, dest)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            _check_link(info.filename, zf.read(info).decode("utf-8", "replace"), dest, relative_to_member=True)
+    return infos
+
+
+def _tar_members(tf: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
+    members = tf.getmembers()
+    for m in members:
+        _check_path(m.name, dest)
+        if m.issym() or m.islnk():
+            _check_link(m.name, m.linkname, dest, relative_to_member=m.issym())
+        elif not (m.isfile() or m.isdir()):
+            raise _unsafe(m.name, dest, "is a device, FIFO or other special file")
+    return members
+
+
+def safe_extract(archive: str | Path, dest: str | Path) -> list[Path]:
+    """Extract a .zip, .tar or .tar.gz under `dest`; return the paths of the files written (not folders).
+
+    Every entry is checked before anything is written: an absolute path, a '..' component
+    or a link pointing outside `dest` is a `HarnessError` naming the entry, and nothing is
+    extracted. (Zip symlinks are written as small files holding the target, as zipfile does.)
+    """
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    dest = dest.resolve()
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
-            for name in names:
-                _check_member(name, dest)
+            infos = _zip_members(zf, dest)
             zf.extractall(dest)
-        return [dest / n for n in names]
+        return [dest / i.filename for i in infos if not i.is_dir()]
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            for m in members:
-                _check_member(m.name, dest)
-                if m.issym() or m.islnk():
-                    target = (dest / PurePosixPath(m.name).parent / m.linkname) if m.issym() else dest / m.linkname
-                    if not str(target.resolve()).startswith(str(dest.resolve()) + os.sep):
-                        raise HarnessError(f"Archive entry '{m.name}' links outside {dest}; refusing to extract.")
-                elif not (m.isfile() or m.isdir()):
-                    raise HarnessError(f"Archive entry '{m.name}' is a special file; refusing to extract.")
-            tf.extractall(dest, filter="data")
-        return [dest / m.name for m in members]
-    raise HarnessError(f"'{archive}' is neither a zip nor a tar archive.")
+            members = _tar_members(tf, dest)
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, filter="data")  # a second line of defence where Python has it
+            else:  # pragma: no cover - Python without PEP 706
+                tf.extractall(dest)
+        return [dest / m.name for m in members if not m.isdir()]
+    raise HarnessError(f"'{archive}' is neither a zip nor a tar archive.",
+                       hint="Delete it and download it again; it may be an HTML page or truncated.")

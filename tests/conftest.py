@@ -64,3 +64,76 @@ def write_spec(tmp_path: Path):
 @pytest.fixture
 def tracking_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+# ----- a local HTTP server for download tests (never the internet) -------------------------
+import socket  # noqa: E402
+import threading  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+
+class _LocalHandler(BaseHTTPRequestHandler):
+    """Serves `server.files[path]`; see `http_server`."""
+
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:
+        srv = self.server
+        srv.seen.append((self.path, dict(self.headers)))
+        if len(srv.seen) > srv.max_requests:  # a client stuck in a loop fails the test, not the machine
+            self.send_error(503, "request budget exhausted")
+            return
+        spec = srv.files.get(self.path)
+        if spec is None:
+            self.send_error(404, "Not Found")
+            return
+        body, start = spec["body"], 0
+        rng = self.headers.get("Range", "")
+        if spec["ranges"] and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(body):
+                self.send_error(416, "Range Not Satisfiable")
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(spec["status"])
+        self.send_header("Content-Type", spec["content_type"])
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        drop = spec["drop_after"]
+        if drop is not None:
+            spec["drop_after"] = None  # only the first response is cut short
+            self.wfile.write(body[start:start + drop])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body[start:])
+
+
+@pytest.fixture
+def http_server():
+    """A ThreadingHTTPServer on 127.0.0.1 (random port) serving registered byte strings.
+
+    `srv.add(path, body, status=200, content_type=..., ranges=True, drop_after=None)` registers
+    a file: `ranges=False` ignores Range headers (answers 200), `drop_after=N` closes the first
+    response after N bytes. Unregistered paths are 404. `srv.url(path)` builds a URL and
+    `srv.seen` lists (path, headers) per request; at most `srv.max_requests` are answered.
+    """
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _LocalHandler)
+    srv.daemon_threads = True
+    srv.files, srv.seen, srv.max_requests = {}, [], 50
+
+    def add(path, body, *, status=200, content_type="application/octet-stream", ranges=True, drop_after=None):
+        srv.files[path] = dict(body=body, status=status, content_type=content_type, ranges=ranges,
+                               drop_after=drop_after)
+
+    srv.add = add
+    srv.url = lambda path: f"http://127.0.0.1:{srv.server_address[1]}{path}"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()

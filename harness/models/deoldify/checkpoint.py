@@ -146,7 +146,61 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
                     v = torch.nn.functional.normalize(w.T @ u, dim=0)
                 module.weight_u.copy_(u)
                 module.weight_v.copy_(v)
+    _calibrate_batchnorm(model, gen)
     return model
+
+
+def _calibration_grays(gen: torch.Generator) -> torch.Tensor:
+    """(8, 1, 128, 128) in [0, 1]: crops of scikit-image's bundled gray photos plus smooth and sharp noise."""
+    import skimage.data
+
+    photos = []
+    for image in (skimage.data.camera(), skimage.data.coins(), skimage.data.moon(), skimage.data.page()):
+        t = torch.from_numpy(image).float()[None, None] / 255
+        photos.append(torch.nn.functional.interpolate(t, size=(128, 128), mode="bilinear", align_corners=False))
+    coarse = torch.nn.functional.interpolate(torch.rand((2, 1, 8, 8), generator=gen), size=(128, 128),
+                                             mode="bilinear", align_corners=False)
+    fine = torch.rand((2, 1, 128, 128), generator=gen)
+    return torch.cat([*photos, coarse, fine])
+
+
+def _calibrate_batchnorm(model: torch.nn.Module, gen: torch.Generator) -> None:
+    """Set every BatchNorm's running statistics to those of its input on a smooth gray batch.
+
+    Without this a deep random network (resnet101) saturates its output sigmoid and every
+    image comes out the same clamped colour, which would make comparisons meaningless.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [m.momentum for m in norms]
+    gray = _calibration_grays(gen)
+    x = (gray.expand(-1, 3, -1, -1) - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) \
+        / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: one batch gives exactly its statistics
+        model.train()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        model.eval()
+    # The last convolution sums hundreds of unit-variance channels; scaling its stored u
+    # (which scales the spectral-norm estimate u·Wv) brings the pre-sigmoid output to unit
+    # spread so colours vary instead of clamping.
+    from harness.models.deoldify.layers import SpectralConv
+
+    last = [m for m in model.modules() if isinstance(m, SpectralConv)][-1]
+    seen: list[torch.Tensor] = []
+    handle = last.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        last.weight_u.mul_(float(seen[0].pow(2).mean().sqrt()))  # RMS, not std: ReLU features have large means
 
 
 def save_fastai(model: torch.nn.Module, path: Path, *, legacy: bool = False) -> Path:
