@@ -128,6 +128,84 @@ def list_names() -> None:
 
 
 @cli.group()
+def weights() -> None:
+    """Official DeOldify weights: list, check, fetch, locate."""
+
+
+@weights.command("list")
+def weights_list() -> None:
+    """The official files with their URLs."""
+    from harness.weights import OFFICIAL, entry
+
+    for model in OFFICIAL:
+        item = entry(model)
+        size = f"{item.size:,} bytes" if item.size else "size unknown"
+        click.echo(f"{model}: {item.filename} ({size}, sha256 {item.sha256 or 'unknown'})")
+        for url in item.urls:
+            click.echo(f"    {url}")
+
+
+@weights.command("status")
+def weights_status() -> None:
+    """Which official files are cached, and whether their sha256 matches the reference."""
+    from harness.weights import cache_dir, status
+
+    click.echo(f"cache: {cache_dir()}")
+    for row in status():
+        state = f"cached, sha256 {row['sha256']}" if row["cached"] else "not cached"
+        click.echo(f"{row['model']}: {row['filename']} {state}")
+
+
+@weights.command("fetch")
+@click.argument("model")
+@click.option("--force", is_flag=True, help="Download again even if cached.")
+def weights_fetch(model: str, force: bool) -> None:
+    """Download MODEL's official weights into the cache (resumable, checksum verified)."""
+    from harness.weights import fetch
+
+    click.echo(str(fetch(model, force=force)))
+
+
+@weights.command("path")
+@click.argument("model")
+def weights_path(model: str) -> None:
+    """Where MODEL's weights are (or will be) cached."""
+    from harness.weights import cached_path
+
+    click.echo(str(cached_path(model)))
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", "model_name", default="deoldify-artistic", show_default=True)
+@click.option("--render-factor", type=int, default=None, help="DeOldify render factor (model default if omitted).")
+@click.option("--weights", "weights_file", type=click.Path(path_type=Path), default=None)
+@click.option("--no-post-process", is_flag=True, help="Keep the model's own luminance.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+def colorize(inputs, model_name, render_factor, weights_file, no_post_process, precision, device, batch_size,
+             out_dir) -> None:
+    """Colorize image files or folders, writing one PNG per input under --out."""
+    from harness.colorize_files import colorize_paths
+    from harness.experiment import resolve_device
+    from harness.models.registry import build_model, get_model_class
+
+    params = {k: v for k, v in {"render_factor": render_factor, "weights": weights_file,
+                                "precision": precision}.items() if v is not None}
+    if no_post_process:
+        params["post_process"] = False
+    cls = get_model_class(model_name)
+    cls.preflight(cls.Params.model_validate(params))
+    model = build_model(model_name, params, resolve_device(device))
+    report = colorize_paths(list(inputs), out_dir, model, batch_size=batch_size)
+    for src, reason in report.skipped:
+        click.echo(f"skipped {src}: {reason}", err=True)
+    click.echo(f"{len(report.written)} image(s) written to {out_dir}, {len(report.skipped)} skipped.")
+
+
+@cli.group()
 def data() -> None:
     """Prepare and download datasets."""
 

@@ -140,7 +140,7 @@ class Engine:
                     raise HarnessError(f"Out of GPU memory at batch size 1, render_factor {self.size // RENDER_BASE}.",
                                        hint="Lower render_factor, use precision bf16, or free the GPU.") from None
                 torch.cuda.empty_cache()
-                step = max(1, step // 2)
+                step = (step + 1) // 2
                 self.max_batch = step
         return np.concatenate(outs)
 

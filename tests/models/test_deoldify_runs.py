@@ -1,0 +1,83 @@
+"""DeOldify through the whole harness: a render-factor sweep into MLflow, offline failure, `harness colorize`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from harness.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stable_checkpoint(tmp_path_factory):
+    from harness.models.deoldify.checkpoint import randomize_, save_fastai
+    from harness.models.deoldify.unet import STABLE, build
+
+    return save_fastai(randomize_(build(STABLE), seed=2), tmp_path_factory.mktemp("ck") / "stable.pth")
+
+
+def test_sweep_of_both_models_runs_into_mlflow(write_spec, tracking_uri, artistic_checkpoint, stable_checkpoint,
+                                               capsys):
+    spec = write_spec(f"""\
+name: deoldify-e2e
+dataset: {{source: samples, limit: 3, seed: 0}}
+models:
+  - name: grayscale
+  - name: deoldify-artistic
+    render_factor: [8, 16]
+    weights: {artistic_checkpoint}
+  - name: deoldify-stable
+    render_factor: [8, 16]
+    weights: {stable_checkpoint}
+grids: {{count: 3}}
+batch_size: 2
+device: cpu
+""")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0, capsys.readouterr().err
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name("deoldify-e2e")
+    runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("harness.kind") == "point"]
+    assert len(runs) == 5
+    by_label = {r.data.tags["harness.label"]: r for r in runs}
+    art = by_label[f"deoldify-artistic[render_factor=16,weights={artistic_checkpoint}]"]
+    p = art.data.params
+    assert p["render_factor"] == "16" and p["precision"] == "fp32" and p["device"] == "cpu"
+    assert len(p["weights_sha256"]) == 64 and p["render_size"] == "256"
+    assert art.data.metrics["n_scored"] > 0 and "psnr_mean" in art.data.metrics
+    stable = [r for label, r in by_label.items() if label.startswith("deoldify-stable")]
+    assert len(stable) == 2 and all(r.info.status == "FINISHED" for r in stable)
+
+
+def test_missing_official_weights_fail_fast_while_baseline_runs(write_spec, tracking_uri, tmp_path, monkeypatch,
+                                                                 capsys):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HARNESS_OFFLINE", "1")
+    spec = write_spec("""\
+name: offline
+dataset: {source: samples, limit: 2}
+models:
+  - name: grayscale
+  - name: deoldify-artistic
+    render_factor: [10, 20]
+device: cpu
+""")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("[failed] deoldify-artistic") == 2 and "[done] grayscale" in err
+    assert "ColorizeArtistic_gen.pth" in err and "harness weights fetch deoldify-artistic" in err
+
+
+def test_colorize_command_writes_pngs_and_skips_bad_files(photo_dir, tmp_path, artistic_checkpoint, capsys):
+    out = tmp_path / "out"
+    code = main(["colorize", str(photo_dir), "--model", "deoldify-artistic", "--render-factor", "4",
+                 "--weights", str(artistic_checkpoint), "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["astronaut.png", "chelsea.png", "coffee.png", "gray_as_rgb.png", "sub/rocket.png"]
+    assert np.asarray(Image.open(out / "chelsea.png")).shape == (80, 100, 3)
+    err = capsys.readouterr().err
+    assert "skipped" in err and "empty.jpg" in err and "notes.txt" in err
