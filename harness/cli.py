@@ -247,6 +247,33 @@ def data_prepare(spec_path, images, annotations, split, out, progress) -> None:
                f"(see manifest.csv).")
 
 
+@data.group("download")
+def data_download() -> None:
+    """Download public datasets."""
+
+
+@data_download.command("coco")
+@click.option("--split", type=click.Choice(["val2017", "train2017"]), default="val2017", show_default=True)
+@click.option("--annotations", is_flag=True, help="Also fetch annotations_trainval2017.zip.")
+@click.option("--ids", default=None, help="Comma-separated image ids: fetch only these images (by coco_url).")
+@click.option("--limit", type=int, default=None, help="Fetch only a seeded sample of this many images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("data/coco"), show_default=True)
+def data_download_coco(split, annotations, ids, limit, seed, dest) -> None:
+    """COCO 2017 images (whole archive or a subset) and annotations, resumable and checksum-verified."""
+    from harness.data.coco_download import download_coco
+
+    id_list = None
+    if ids:
+        try:
+            id_list = [int(x) for x in ids.split(",") if x.strip()]
+        except ValueError:
+            raise HarnessError(f"--ids must be comma-separated integers, got '{ids}'.") from None
+    counts = download_coco(split, dest, annotations=annotations, ids=id_list, limit=limit, seed=seed)
+    click.echo(f"{dest}: {counts['images']} image file(s), {counts['annotation_files']} annotation file(s) "
+               f"extracted or fetched.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one paragraph and an exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
