@@ -205,6 +205,22 @@ def colorize(inputs, model_name, render_factor, weights_file, no_post_process, p
     click.echo(f"{len(report.written)} image(s) written to {out_dir}, {len(report.skipped)} skipped.")
 
 
+@cli.command("bench")
+@click.option("--model", "model_name", default="deoldify-artistic", show_default=True)
+@click.option("--render-factor", type=int, default=35, show_default=True)
+@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--images", type=int, default=8, show_default=True)
+@click.option("--rounds", type=int, default=2, show_default=True, help="Timed rounds per side (best is kept).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--vs-upstream", is_flag=True, help="Also time upstream's one-image ColorizerFilter loop (CPU).")
+def bench_command(model_name, render_factor, batch_size, precision, images, rounds, device, vs_upstream) -> None:
+    """Images/s of the DeOldify engine (end to end and model only), TFLOP/s, and the ratio to upstream."""
+    from harness.bench import bench
+
+    bench(model_name, render_factor, batch_size, precision, images, vs_upstream, device, rounds)
+
+
 @cli.group()
 def data() -> None:
     """Prepare and download datasets."""

@@ -7,14 +7,12 @@ colorize the same photos. Measured maxima are printed in the test summary.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from harness.models.deoldify.upstream import colorize_upstream
 from harness.models.registry import build_model
 from tests.models.conftest import REPORT
 
@@ -35,51 +33,21 @@ def photos() -> list[np.ndarray]:
 @pytest.fixture(scope="module", params=list(KINDS))
 def pair(request, tmp_path_factory):
     """(upstream ColorizerFilter, upstream generator, harness model name, checkpoint path)."""
-    import torch.nn.functional as F
-    from deoldify import device as upstream_device
-    from deoldify.dataset import get_dummy_databunch
-    from deoldify.device_id import DeviceId
-    from deoldify.filters import ColorizerFilter
-    from deoldify.generators import unet_learner_deep, unet_learner_wide
-    from fastai.layers import NormType
-    from fastai.vision import models
-
+    from harness.models.deoldify import engine
     from harness.models.deoldify.checkpoint import randomize_, save_fastai
     from harness.models.deoldify.unet import ARTISTIC, STABLE, build
+    from harness.models.deoldify.upstream import upstream_filter
 
     name, arch_name = KINDS[request.param]
-    upstream_device.set(device=DeviceId.CPU)
-    work = tmp_path_factory.mktemp(f"upstream-{request.param}")
-    (work / "dummy").mkdir()
-    for i in range(2):  # upstream's dummy databunch reads ./dummy/
-        Image.fromarray(np.full((8, 8, 3), 90 * i, np.uint8)).save(work / "dummy" / f"{i}.png")
-    cwd = os.getcwd()
-    os.chdir(work)
-    try:
-        data = get_dummy_databunch()
-    finally:
-        os.chdir(cwd)
-    make, backbone, nf = ((unet_learner_deep, models.resnet34, 1.5) if arch_name == "deep"
-                          else (unet_learner_wide, models.resnet101, 2))
-    learn = make(data, backbone, pretrained=False, wd=1e-3, blur=True, norm_type=NormType.Spectral,
-                 self_attention=True, y_range=(-3.0, 3.0), loss_func=F.l1_loss, nf_factor=nf)
     ours = randomize_(build(ARTISTIC if arch_name == "deep" else STABLE), seed=7)
-    checkpoint = save_fastai(ours, work / f"{request.param}.pth")
-    learn.model.load_state_dict(ours.state_dict(), strict=True)
-    learn.model.eval()
-    yield ColorizerFilter(learn=learn), learn.model, name, checkpoint, ours
-    from harness.models.deoldify import engine
-
+    checkpoint = save_fastai(ours, tmp_path_factory.mktemp(request.param) / f"{request.param}.pth")
+    flt = upstream_filter(arch_name, ours.state_dict())
+    yield flt, flt.learn.model, name, checkpoint
     engine.clear_cache()
 
 
-def upstream_filter(flt, gray: np.ndarray, render_factor: int, post_process: bool) -> np.ndarray:
-    img = Image.fromarray(gray).convert("RGB")
-    return np.asarray(flt.filter(img, img, render_factor, post_process=post_process))
-
-
 def test_raw_generator_outputs_match(pair):
-    _, upstream_net, name, checkpoint, _ = pair
+    _, upstream_net, name, checkpoint = pair
     model = build_model(name, {"weights": str(checkpoint), "render_factor": 8}, "cpu")
     net = model._engine.net  # the generator loaded from the checkpoint file
     x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
@@ -94,11 +62,11 @@ def test_raw_generator_outputs_match(pair):
 @pytest.mark.parametrize("render_factor", [4, 8])
 @pytest.mark.parametrize("post_process", [True, False])
 def test_end_to_end_images_match(pair, render_factor, post_process):
-    flt, _, name, checkpoint, _ = pair
+    flt, _, name, checkpoint = pair
     grays = photos()
     model = build_model(name, {"weights": str(checkpoint), "render_factor": render_factor,
                                "post_process": post_process}, "cpu")
-    reference = [upstream_filter(flt, g, render_factor, post_process) for g in grays]
+    reference = [colorize_upstream(flt, g, render_factor, post_process) for g in grays]
     ours = model.colorize(grays)  # the harness as it runs on the CPU
     model._engine.max_batch = None  # force one forward pass for all three, as on a GPU
     batched = model.colorize(grays)
@@ -116,7 +84,7 @@ def test_end_to_end_images_match(pair, render_factor, post_process):
 
 
 def test_bf16_against_fp32(pair):
-    _, _, name, checkpoint, _ = pair
+    _, _, name, checkpoint = pair
     grays = photos()
     fp32 = build_model(name, {"weights": str(checkpoint), "render_factor": 8}, "cpu").colorize(grays)
     bf16 = build_model(name, {"weights": str(checkpoint), "render_factor": 8, "precision": "bf16"},

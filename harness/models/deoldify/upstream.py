@@ -1,0 +1,58 @@
+"""Upstream DeOldify (the `deoldify` package) set up as the reference, for parity checks and benchmarks.
+
+Builds upstream's own learner with `pretrained=False` (no ImageNet download), gives it the
+weights the harness uses, and wraps it in upstream's `ColorizerFilter`. Needs
+`pip install --no-deps -r requirements-upstream.txt` plus the `test` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from harness.errors import HarnessError
+
+
+def upstream_filter(arch_name: str, state_dict: dict[str, torch.Tensor]):
+    """upstream's ColorizerFilter around its generator ('deep' or 'wide') holding `state_dict`, on the CPU."""
+    try:
+        import torch.nn.functional as F
+        from deoldify import device as upstream_device
+        from deoldify.dataset import get_dummy_databunch
+        from deoldify.device_id import DeviceId
+        from deoldify.filters import ColorizerFilter
+        from deoldify.generators import unet_learner_deep, unet_learner_wide
+        from fastai.layers import NormType
+        from fastai.vision import models
+    except ImportError as exc:
+        raise HarnessError(f"The upstream reference is not installed ({exc}).",
+                           hint="pip install -e '.[test]' && pip install --no-deps -r requirements-upstream.txt") from None
+    upstream_device.set(device=DeviceId.CPU)
+    work = Path(tempfile.mkdtemp(prefix="harness-upstream-"))
+    (work / "dummy").mkdir()
+    for i in range(2):  # upstream's dummy databunch lists ./dummy/
+        Image.fromarray(np.full((8, 8, 3), 90 * i, np.uint8)).save(work / "dummy" / f"{i}.png")
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        data = get_dummy_databunch()
+    finally:
+        os.chdir(cwd)
+    make, backbone, nf = ((unet_learner_deep, models.resnet34, 1.5) if arch_name == "deep"
+                          else (unet_learner_wide, models.resnet101, 2))
+    learn = make(data, backbone, pretrained=False, wd=1e-3, blur=True, norm_type=NormType.Spectral,
+                 self_attention=True, y_range=(-3.0, 3.0), loss_func=F.l1_loss, nf_factor=nf)
+    learn.model.load_state_dict(state_dict, strict=True)
+    learn.model.eval()
+    return ColorizerFilter(learn=learn)
+
+
+def colorize_upstream(flt, gray: np.ndarray, render_factor: int, post_process: bool = True) -> np.ndarray:
+    """Upstream's one-image path, fed the gray image as its original."""
+    img = Image.fromarray(gray).convert("RGB")
+    return np.asarray(flt.filter(img, img, render_factor, post_process=post_process))
