@@ -1,7 +1,9 @@
 """Pictures of a run: the sample grid and the plots. Returns images and figures; never writes or logs.
 
-Figures are `matplotlib.figure.Figure` objects built without pyplot's global state, so
-they are safe in threads and need no display.
+Figures are `matplotlib.figure.Figure` objects built without pyplot, so importing this
+module changes no global matplotlib state (backend, open-figure list), they are safe in
+threads, need no display, and are freed by garbage collection (`close_figure` drops their
+artists at once). The tracking module saves and logs them.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+#: Grid layout in pixels: height of the column-title strip and of each row's header strip,
+#: and the gap around columns and below rows.
 HEADER = 18
+PAD = 4
 COLUMNS = ("gray input", "output", "ground truth")
+TAGS = ("best", "median", "worst")
 
 
 @dataclass
 class GridSample:
+    """One row of the sample grid: the model's input, its output and the truth, with scores."""
+
     image_id: str
     gray: np.ndarray  # H x W uint8
     output: np.ndarray  # H x W x 3 uint8
@@ -29,88 +37,145 @@ class GridSample:
     tag: str  # "best" | "median" | "worst"
 
 
-def select_grid_ids(rows: pd.DataFrame, count: int, by: str = "psnr") -> list[tuple[str, str]]:
-    """`count` scored images: best, around the median and worst by `by`, each once, best first."""
-    ok = rows[(rows["status"] == "ok") & rows[by].notna()]
-    ranked = ok.sort_values([by, "image_id"], ascending=[False, True])["image_id"].tolist()
-    if count <= 0 or not ranked:
-        return []
-    if len(ranked) <= count:
-        n = len(ranked)
-        return [(i, "best" if k < n / 3 else "worst" if k >= n - n / 3 else "median") for k, i in enumerate(ranked)]
+def _split(count: int) -> tuple[int, int, int]:
+    """(best, median, worst) counts: thirds, the remainder going to best, then worst."""
     third, extra = divmod(count, 3)
     n_best, n_worst = third + (extra > 0), third + (extra > 1)
-    n_median = count - n_best - n_worst
-    start = max(n_best, min(len(ranked) // 2 - n_median // 2, len(ranked) - n_worst - n_median))
-    best = ranked[:n_best]
-    median = ranked[start:start + n_median]
-    worst = ranked[len(ranked) - n_worst:]
-    return [(i, "best") for i in best] + [(i, "median") for i in median] + [(i, "worst") for i in worst]
+    return n_best, count - n_best - n_worst, n_worst
+
+
+def select_grid_ids(rows: pd.DataFrame, count: int, by: str = "psnr") -> list[tuple[str, str]]:
+    """`count` scored images for the grid: best, around the median and worst by `by`.
+
+    Only rows with status "ok" and a value count. "Best" follows the metric's direction
+    (lowest first for delta_e). With fewer rows than `count` every row is used once.
+    Ties are broken by image_id so the choice is reproducible. Returns (image_id, tag)
+    pairs ordered best, median, worst; [] when nothing qualifies or `by` is not a column.
+    """
+    from harness.metrics import higher_is_better
+
+    if count <= 0 or by not in rows.columns or "status" not in rows.columns:
+        return []
+    values = pd.to_numeric(rows[by], errors="coerce")
+    ok = rows.assign(_value=values)[(rows["status"].astype(str) == "ok") & values.notna()]
+    descending = higher_is_better(by) is not False
+    ranked = ok.sort_values(["_value", "image_id"], ascending=[not descending, True], kind="mergesort")
+    ids = ranked["image_id"].tolist()
+    n = len(ids)
+    n_best, n_median, n_worst = _split(min(count, n))
+    start = min(max((n - n_median) // 2, n_best), n - n_worst - n_median)  # median window, centred
+    chosen = [(i, "best") for i in ids[:n_best]]
+    chosen += [(i, "median") for i in ids[start:start + n_median]]
+    chosen += [(i, "worst") for i in ids[n - n_worst:]]
+    return chosen
 
 
 def _thumb(arr: np.ndarray, height: int) -> Image.Image:
-    img = Image.fromarray(arr if arr.ndim == 3 else np.repeat(arr[..., None], 3, axis=2), "RGB")
+    """An RGB thumbnail `height` pixels high, keeping the aspect ratio (gray is replicated)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    img = Image.fromarray(np.ascontiguousarray(arr if arr.ndim == 3 else np.repeat(arr[..., None], 3, axis=2)))
+    img = img.convert("RGB")
     width = max(1, round(img.width * height / img.height))
     return img.resize((width, height), Image.Resampling.BILINEAR)
 
 
+def row_label(sample: GridSample) -> str:
+    """The header text of a grid row: tag, id and scores."""
+    return f"{sample.tag} · {sample.image_id} · PSNR {sample.psnr:.2f} dB · SSIM {sample.ssim:.3f}"
+
+
 def sample_grid(samples: Sequence[GridSample], *, thumb_height: int = 256) -> Image.Image:
-    """One row per sample: gray | output | ground truth, each row labelled with id, PSNR and SSIM."""
+    """One row per sample: gray | output | ground truth, `thumb_height` pixels high each.
+
+    Column titles are drawn once at the top; each row has a header strip with `row_label`.
+    Column j starts at x = PAD + sum of (width + PAD) of the columns before it, where a
+    column is as wide as its widest thumbnail (narrower ones are centred); row i's images
+    start at y = HEADER + i * (HEADER + thumb_height + PAD) + HEADER.
+    """
     font = ImageFont.load_default()
     rows = [[_thumb(s.gray, thumb_height), _thumb(s.output, thumb_height), _thumb(s.truth, thumb_height)]
             for s in samples]
     col_w = [max((r[c].width for r in rows), default=thumb_height) for c in range(3)]
-    width = sum(col_w) + 4 * 4
-    height = HEADER + len(rows) * (thumb_height + HEADER + 4) + 4
+    labels = [row_label(s) for s in samples]
+    text_w = max((int(np.ceil(font.getlength(t))) for t in labels), default=0) + 2 * PAD + 4
+    width = max(sum(col_w) + PAD * 4, text_w)
+    height = HEADER + len(rows) * (HEADER + thumb_height + PAD)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    x = 4
+    x = PAD
     for c, title in enumerate(COLUMNS):
         draw.text((x + 2, 3), title, fill="black", font=font)
-        x += col_w[c] + 4
+        x += col_w[c] + PAD
     y = HEADER
-    for sample, thumbs in zip(samples, rows):
-        draw.text((6, y + 3), f"{sample.tag} · {sample.image_id} · PSNR {sample.psnr:.2f} dB · SSIM {sample.ssim:.3f}",
-                  fill="black", font=font)
+    for label, thumbs in zip(labels, rows):
+        draw.text((PAD + 2, y + 3), label, fill="black", font=font)
         y += HEADER
-        x = 4
+        x = PAD
         for c, thumb in enumerate(thumbs):
             canvas.paste(thumb, (x + (col_w[c] - thumb.width) // 2, y))
-            x += col_w[c] + 4
-        y += thumb_height + 4
+            x += col_w[c] + PAD
+        y += thumb_height + PAD
     return canvas
 
 
 def distribution_plot(values: pd.Series | Sequence[float], metric: str, *, title: str = "") -> Figure:
-    """Histogram with KDE of the per-image values, with the mean and the median marked."""
+    """Histogram with KDE of the per-image values, with the mean and the median marked.
+
+    NaNs are ignored. The KDE is drawn only when it is defined (3+ values, not all equal);
+    with no values at all the figure says so instead of failing.
+    """
     import seaborn as sns
 
-    v = pd.Series(values, dtype=float).dropna()
+    v = pd.Series(values, dtype=float).dropna().reset_index(drop=True)
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
-    sns.histplot(v, kde=len(v) > 2 and v.nunique() > 1, ax=ax, color="#4c72b0")
-    ax.axvline(v.mean(), color="#c44e52", linestyle="-", label=f"mean {v.mean():.3g}")
-    ax.axvline(v.median(), color="#55a868", linestyle="--", label=f"median {v.median():.3g}")
+    if v.empty:
+        ax.text(0.5, 0.5, "no scored images", ha="center", va="center", transform=ax.transAxes)
+    else:
+        sns.histplot(x=v, kde=len(v) > 2 and v.nunique() > 1, ax=ax, color="#4c72b0")
+        ax.axvline(v.mean(), color="#c44e52", linestyle="-", label=f"mean {v.mean():.4g}")
+        ax.axvline(v.median(), color="#55a868", linestyle="--", label=f"median {v.median():.4g}")
+        ax.legend(loc="best", fontsize="small")
     ax.set_xlabel(metric)
     ax.set_ylabel("images")
     ax.set_title(title or f"{metric} per image (n={len(v)})")
-    ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     return fig
 
 
 def comparison_plot(runs: pd.DataFrame, metric: str) -> Figure:
-    """Horizontal bars of each sweep point's `metric`, with the 95% CI when the metric is a mean."""
-    data = runs.dropna(subset=[metric]).sort_values(metric)
-    base = metric[: -len("_mean")] if metric.endswith("_mean") else None
-    lo, hi = (f"{base}_ci95_low", f"{base}_ci95_high") if base else (None, None)
+    """Horizontal bars of each sweep point's `metric`, best at the top, with 95% CI error bars
+    when `metric` is `<base>_mean` and `<base>_ci95_low/high` columns are there.
+
+    Points without a value are left out. Labels need not be unique: bars sit at their own
+    positions, so two points with the same label do not collapse into one.
+    """
+    from harness.metrics import higher_is_better
+
+    data = runs.assign(_value=pd.to_numeric(runs[metric], errors="coerce")).dropna(subset=["_value"])
+    # barh draws the first row at the bottom: worst first puts the best on top.
+    data = data.sort_values(["_value", "label"], ascending=[higher_is_better(metric) is not False, True],
+                            kind="mergesort")
+    base = metric.removesuffix("_mean") if metric.endswith("_mean") else None
+    lo, hi = (f"{base}_ci95_low", f"{base}_ci95_high") if base else ("", "")
     fig = Figure(figsize=(7, 0.45 * max(len(data), 2) + 1.4))
     ax = fig.subplots()
     xerr = None
-    if lo in data and hi in data:
-        xerr = np.vstack([(data[metric] - data[lo]).clip(lower=0), (data[hi] - data[metric]).clip(lower=0)])
-    ax.barh(data["label"].astype(str), data[metric], xerr=xerr, color="#4c72b0", capsize=3)
+    if lo in data.columns and hi in data.columns:
+        low = (data["_value"] - pd.to_numeric(data[lo], errors="coerce")).clip(lower=0).fillna(0)
+        high = (pd.to_numeric(data[hi], errors="coerce") - data["_value"]).clip(lower=0).fillna(0)
+        xerr = np.vstack([low.to_numpy(float), high.to_numpy(float)])
+    pos = np.arange(len(data))
+    ax.barh(pos, data["_value"].to_numpy(float), xerr=xerr, color="#4c72b0", capsize=3)
+    ax.set_yticks(pos, data["label"].astype(str).tolist())
     ax.set_xlabel(metric + (" (95% CI)" if xerr is not None else ""))
     ax.set_title(f"{metric} by sweep point")
     fig.tight_layout()
     return fig
+
+
+def close_figure(fig: Figure) -> None:
+    """Free a figure's artists now (pyplot's `close` does not apply: it never saw the figure)."""
+    fig.clear()
