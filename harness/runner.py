@@ -216,6 +216,15 @@ def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str], *, labe
     table = table[front + [c for c in table.columns if c not in front]]
     metric_columns = [c for c in table.columns if c not in front]
     timings["seconds_total"] = time.perf_counter() - wall
+    for stage, seconds in model.stage_seconds().items():  # inside seconds_colorize
+        timings[f"seconds_{stage}"] = seconds
+    for key in [k for k in timings if k.startswith("seconds_") and k != "seconds_total"]:
+        timings[f"share_{key[len('seconds_'):]}"] = timings[key] / timings["seconds_total"] if timings["seconds_total"] else 0.0
+    device = getattr(model, "device", "cpu")
+    if str(device).startswith("cuda"):
+        import torch
+
+        timings["peak_device_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     scored = int((table["status"] == "ok").sum())
     timings["images_per_second"] = scored / timings["seconds_total"] if timings["seconds_total"] > 0 else 0.0
     summary = summarize_run(table, metrics, seed=seed)

@@ -47,6 +47,10 @@ class Colorizer(ABC):
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Colorize a batch: H x W uint8 gray images in, H x W x 3 uint8 RGB images out."""
 
+    def stage_seconds(self) -> dict[str, float]:
+        """Wall seconds spent inside the model per stage (preprocess, model, postprocess), if it knows."""
+        return {}
+
     def describe(self) -> dict[str, str]:
         """Extra facts to log as run params (device, precision, weights path ...)."""
         return {"device": self.device}

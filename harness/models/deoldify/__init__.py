@@ -67,12 +67,15 @@ class _DeOldify(Colorizer):
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self._engine.colorize(grays)
 
+    def stage_seconds(self) -> dict[str, float]:
+        return dict(self._engine.seconds)
+
     def describe(self) -> dict[str, str]:
         p = self.params
         return {"device": self.device, "precision": p.precision, "render_factor": str(p.render_factor),
                 "post_process": str(p.post_process), "weights_path": str(self._weights),
                 "architecture": f"{self._arch.backbone} {self._arch.name} nf_factor {self._arch.nf_factor}",
-                "render_size": str(self._engine.size)}
+                "render_size": str(self._engine.size), "batching": self._engine.batching()}
 
     @property
     def weights_sha256(self) -> str | None:

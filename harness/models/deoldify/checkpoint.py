@@ -10,15 +10,22 @@ the file is ever called.
 
 from __future__ import annotations
 
+import logging
 import re
+import zipfile
 from pathlib import Path
 
 import torch
 
 from harness.errors import HarnessError
 
+log = logging.getLogger(__name__)
+
 _GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 _MAX_STAND_INS = 64
+#: globals fastai v1's `Learner.save` writes into 'opt' (its OptimWrapper state: a partial of the
+#: optimiser class, numpy floats from learning-rate ranges); anything else is logged when neutralised
+EXPECTED_GLOBALS = ("functools.partial", "torch.optim.", "numpy.", "fastai.")
 
 
 class Inert:
@@ -40,23 +47,45 @@ def safe_load(path: str | Path) -> object:
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"Weights file '{path}' does not exist.", hint="Check the `weights:` path in the spec.")
-    head = path.read_bytes()[:512].lstrip().lower()
-    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head")):
+    if path.stat().st_size == 0:
+        raise HarnessError(f"Weights file '{path}' is empty (0 bytes): an interrupted download?",
+                           hint="Delete it and fetch again with `harness weights fetch MODEL`.")
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
         raise HarnessError(f"Weights file '{path}' is an HTML page, not a checkpoint: the download returned a web "
                            f"page (a Dropbox 'dl=0' link or an error page).",
                            hint="Delete it and fetch again with `harness weights fetch MODEL`.")
-    stand_ins: list = []
+    # Zip checkpoints (torch >= 1.6) list their globals without unpickling: map them all at
+    # once. Legacy files (2019-era, such as the official ones) are discovered one error at a
+    # time; there a failed attempt stops before any tensor data is read.
+    stand_ins = [_stand_in(name) for name in _listed_globals(path)]
     for _ in range(_MAX_STAND_INS):
         try:
             with torch.serialization.safe_globals(stand_ins):
-                return torch.load(path, map_location="cpu", weights_only=True)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - classified below
             match = _GLOBAL.search(str(exc))
             if match and match.group(1) not in {n for _, n in stand_ins}:
                 stand_ins.append(_stand_in(match.group(1)))
                 continue
             raise _load_error(path, exc) from None
+        odd = sorted(n for _, n in stand_ins if not n.startswith(EXPECTED_GLOBALS))
+        if odd:
+            log.warning("Weights file '%s' names %s, which no DeOldify checkpoint does; neutralised, nothing "
+                        "was called.", path, ", ".join(odd))
+        return obj
     raise HarnessError(f"Weights file '{path}' names more than {_MAX_STAND_INS} Python globals; refusing to load it.")
+
+
+def _listed_globals(path: Path) -> list[str]:
+    """Globals a zip checkpoint names beyond torch's safe set ([] for legacy or unreadable files)."""
+    if not zipfile.is_zipfile(path):
+        return []
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))[:_MAX_STAND_INS]
+    except Exception:  # noqa: BLE001 - torch.load reports the problem with the file
+        return []
 
 
 def _load_error(path: Path, exc: Exception) -> HarnessError:
@@ -91,6 +120,11 @@ def load_into(model: torch.nn.Module, path: Path, model_name: str) -> None:
     """Strict load; a mismatch names missing and unexpected keys and the likely cause."""
     state = state_dict_of(safe_load(path), path)
     expected = model.state_dict()
+    # BatchNorm's batch counter appeared in torch 0.4.1 and only matters for training; torch
+    # itself fills it in for older files, so a file without it is not a mismatch.
+    for key in expected:
+        if key.endswith(".num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(expected[key])
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -118,8 +152,9 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give a generator random, well-scaled weights (for tests and speed benchmarks, never for results).
 
     Convolutions get He-normal weights; spectral-norm vectors are set by power iteration so
-    each normalised weight has unit spectral norm, as in a trained checkpoint; BatchNorm
-    statistics are perturbed so they matter.
+    each normalised weight has about unit spectral norm, as in a trained checkpoint;
+    self-attention is switched on (gamma 0.5); BatchNorm statistics are calibrated on gray
+    photos so activations stay in range.
     """
     from harness.models.deoldify.layers import SelfAttention, SpectralConv
 
@@ -129,8 +164,6 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape, generator=gen))
                 module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=gen))
-                module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=gen) + 0.5)
             elif isinstance(module, SelfAttention):
                 module.gamma.fill_(0.5)
             for name, param in module.named_parameters(recurse=False):
@@ -140,67 +173,64 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
                     param.copy_(0.01 * torch.randn(param.shape, generator=gen))
             if isinstance(module, SpectralConv):
                 w = module.weight_orig.reshape(module.weight_orig.shape[0], -1)
-                v = torch.randn(w.shape[1], generator=gen, dtype=w.dtype)
-                for _ in range(30):
+                v = torch.nn.functional.normalize(torch.randn(w.shape[1], generator=gen, dtype=w.dtype), dim=0)
+                for _ in range(10):
                     u = torch.nn.functional.normalize(w @ v, dim=0)
                     v = torch.nn.functional.normalize(w.T @ u, dim=0)
                 module.weight_u.copy_(u)
                 module.weight_v.copy_(v)
-    _calibrate_batchnorm(model, gen)
+    _calibrate(model, gen)
     return model
 
 
-def _calibration_grays(gen: torch.Generator) -> torch.Tensor:
-    """(8, 1, 128, 128) in [0, 1]: crops of scikit-image's bundled gray photos plus smooth and sharp noise."""
+def _calibration_grays(gen: torch.Generator, size: int = 96) -> torch.Tensor:
+    """(6, 1, size, size) in [0, 1]: scikit-image's bundled gray photos plus smooth and sharp noise."""
     import skimage.data
 
     photos = []
     for image in (skimage.data.camera(), skimage.data.coins(), skimage.data.moon(), skimage.data.page()):
         t = torch.from_numpy(image).float()[None, None] / 255
-        photos.append(torch.nn.functional.interpolate(t, size=(128, 128), mode="bilinear", align_corners=False))
-    coarse = torch.nn.functional.interpolate(torch.rand((2, 1, 8, 8), generator=gen), size=(128, 128),
+        photos.append(torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False))
+    coarse = torch.nn.functional.interpolate(torch.rand((1, 1, 8, 8), generator=gen), size=(size, size),
                                              mode="bilinear", align_corners=False)
-    fine = torch.rand((2, 1, 128, 128), generator=gen)
+    fine = torch.rand((1, 1, size, size), generator=gen)
     return torch.cat([*photos, coarse, fine])
 
 
-def _calibrate_batchnorm(model: torch.nn.Module, gen: torch.Generator) -> None:
-    """Set every BatchNorm's running statistics to those of its input on a smooth gray batch.
+def _calibrate(model: torch.nn.Module, gen: torch.Generator) -> None:
+    """One pass over gray photos sets every BatchNorm's running statistics to its input's and
+    scales the last convolution so the pre-sigmoid output has unit RMS.
 
     Without this a deep random network (resnet101) saturates its output sigmoid and every
     image comes out the same clamped colour, which would make comparisons meaningless.
     """
+    from harness.models.deoldify.layers import SpectralConv
+
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved = [m.momentum for m in norms]
     gray = _calibration_grays(gen)
     x = (gray.expand(-1, 3, -1, -1) - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) \
         / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    last = [m for m in model.modules() if isinstance(m, SpectralConv)][-1]
+    seen: list[torch.Tensor] = []
+    handle = last.register_forward_hook(lambda _m, _i, out: seen.append(out))
     try:
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # cumulative average: one batch gives exactly its statistics
-        model.train()
+        model.train()  # BatchNorm normalises with the batch's statistics, as eval mode will with the stored ones
         with torch.no_grad():
             model(x)
     finally:
+        handle.remove()
         for m, momentum in zip(norms, saved):
             m.momentum = momentum
         model.eval()
     # The last convolution sums hundreds of unit-variance channels; scaling its stored u
     # (which scales the spectral-norm estimate u·Wv) brings the pre-sigmoid output to unit
-    # spread so colours vary instead of clamping.
-    from harness.models.deoldify.layers import SpectralConv
-
-    last = [m for m in model.modules() if isinstance(m, SpectralConv)][-1]
-    seen: list[torch.Tensor] = []
-    handle = last.register_forward_hook(lambda _m, _i, out: seen.append(out))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
+    # RMS (not std: ReLU features have large means) so colours vary instead of clamping.
     with torch.no_grad():
-        last.weight_u.mul_(float(seen[0].pow(2).mean().sqrt()))  # RMS, not std: ReLU features have large means
+        last.weight_u.mul_(float(seen[0].pow(2).mean().sqrt()))
 
 
 def save_fastai(model: torch.nn.Module, path: Path, *, legacy: bool = False) -> Path:

@@ -13,6 +13,7 @@ silently returning gray as upstream does.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,7 +73,10 @@ def square_inputs(grays: Sequence[np.ndarray], size: int) -> np.ndarray:
 
 def to_model_input(squares: np.ndarray, device: str) -> torch.Tensor:
     """(B, S, S) uint8 -> ImageNet-normalised (B, 3, S, S) float32 (channels-last on CUDA)."""
-    x = torch.from_numpy(squares).to(device, non_blocking=True).to(torch.float32).div_(255)
+    host = torch.from_numpy(squares)
+    if device.startswith("cuda"):
+        host = host.pin_memory()  # lets the copy overlap with work already queued on the GPU
+    x = host.to(device, non_blocking=True).to(torch.float32).div_(255)
     x = x[:, None].expand(-1, 3, -1, -1)
     mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
@@ -116,6 +120,8 @@ class Engine:
         # output is bit-identical to upstream's. On CUDA the whole batch runs at once; this is
         # lowered after an out-of-memory error.
         self.max_batch: int | None = None if device.startswith("cuda") else 1
+        #: wall seconds spent per stage since construction (logged per sweep point)
+        self.seconds = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = DTYPES[self.precision]
@@ -133,19 +139,47 @@ class Engine:
         while start < n:
             chunk = squares[start:start + step]
             try:
-                outs.append(to_uint8(self.forward(to_model_input(chunk, self.device))))
+                t0 = time.perf_counter()
+                x = to_model_input(chunk, self.device)
+                t1 = time.perf_counter()
+                pred = self.forward(x)
+                if pred.is_cuda:
+                    torch.cuda.synchronize(pred.device)
+                t2 = time.perf_counter()
+                outs.append(to_uint8(pred))
+                self.seconds["preprocess"] += t1 - t0
+                self.seconds["model"] += t2 - t1
+                self.seconds["postprocess"] += time.perf_counter() - t2
                 start += len(chunk)
+                continue
             except torch.cuda.OutOfMemoryError:
-                if step == 1:
-                    raise HarnessError(f"Out of GPU memory at batch size 1, render_factor {self.size // RENDER_BASE}.",
-                                       hint="Lower render_factor, use precision bf16, or free the GPU.") from None
+                pass  # handled below, once the traceback (which pins the failed pass's tensors) is released
+            if step == 1:
+                raise HarnessError(f"Out of GPU memory at batch size 1, render_factor {self.size // RENDER_BASE} "
+                                   f"({self.size}x{self.size} pixels).",
+                                   hint="Lower render_factor, use precision bf16, or free the GPU.")
+            if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-                step = (step + 1) // 2
-                self.max_batch = step
+            step = (step + 1) // 2
+            self.max_batch = step
         return np.concatenate(outs)
+
+    def batching(self) -> str:
+        """How images go through the network (logged with the run's params)."""
+        if self.max_batch == 1 and not self.device.startswith("cuda"):
+            return "1 image per forward pass on the CPU (bit-identical to upstream's one-image loop)"
+        if self.max_batch is None:
+            return "the runner's batch_size per forward pass, halved and retried on CUDA out-of-memory"
+        return f"up to {self.max_batch} images per forward pass (lowered after CUDA out-of-memory)"
 
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not grays:
             return []
-        squares = self._predict(square_inputs(grays, self.size))
-        return [finish(sq, g, self.post_process) for sq, g in zip(squares, grays)]
+        t0 = time.perf_counter()
+        inputs = square_inputs(grays, self.size)
+        self.seconds["preprocess"] += time.perf_counter() - t0
+        squares = self._predict(inputs)
+        t1 = time.perf_counter()
+        outs = [finish(sq, g, self.post_process) for sq, g in zip(squares, grays)]
+        self.seconds["postprocess"] += time.perf_counter() - t1
+        return outs
