@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 #: lines reported at the end of the run (parity maxima, precision differences)
 REPORT: list[str] = []
+
+#: upstream's state-dict layout (name -> [shape, dtype]) per architecture, 'deep' and 'wide'
+LAYOUT_FILE = Path(__file__).parent / "data" / "deoldify_layout.json"
+
+
+def layout_of(state_dict) -> dict[str, list]:
+    """name -> [shape, dtype] of a state dict, in its order (JSON-comparable)."""
+    return {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state_dict.items()}
+
+
+def write_layout(arch: str, layout: dict[str, list]) -> None:
+    """Rewrite one architecture's entry of LAYOUT_FILE, one tensor per line."""
+    data = json.loads(LAYOUT_FILE.read_text()) if LAYOUT_FILE.exists() else {}
+    data[arch] = layout
+    lines = ["{", f'"_about": {json.dumps(data.get("_about", ""))},']
+    archs = [a for a in data if a != "_about"]
+    for i, a in enumerate(archs):
+        lines.append(f'"{a}": {{')
+        items = list(data[a].items())
+        lines += [f"  {json.dumps(k)}: {json.dumps(v)}{',' if j < len(items) - 1 else ''}"
+                  for j, (k, v) in enumerate(items)]
+        lines.append("}" + ("," if i < len(archs) - 1 else ""))
+    lines.append("}")
+    LAYOUT_FILE.write_text("\n".join(lines) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -34,6 +34,25 @@ def test_checkpoint_roundtrip_strict_in_both_torch_formats(artistic_checkpoint, 
         assert torch.equal(fresh(x), again(x))
 
 
+@pytest.mark.parametrize("arch", [ARTISTIC, STABLE], ids=["artistic", "stable"])
+def test_layout_is_upstreams(arch):
+    """Every name, shape and dtype equals upstream's (the file is checked against upstream by the parity tests)."""
+    import json
+
+    from tests.models.conftest import LAYOUT_FILE, layout_of
+
+    expected = json.loads(LAYOUT_FILE.read_text())[arch.name]
+    actual = layout_of(build(arch).state_dict())
+    assert sorted(set(expected) - set(actual)) == [] and sorted(set(actual) - set(expected)) == []
+    assert actual == expected
+
+
+def test_stable_strict_roundtrip_in_memory():
+    a, b = build(STABLE), build(STABLE)
+    b.load_state_dict(a.state_dict(), strict=True)
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
 def test_stable_and_artistic_layouts_differ_as_upstream():
     deep, wide = build(ARTISTIC).state_dict(), build(STABLE).state_dict()
     assert "layers.4.conv1.0.weight_orig" in deep and "layers.4.conv.0.weight_orig" in wide
@@ -190,3 +209,120 @@ def test_oom_at_batch_one_is_an_error_not_gray(artistic_checkpoint, monkeypatch)
     monkeypatch.setattr(engine.Engine, "forward", always_oom)
     with pytest.raises(HarnessError, match="Out of GPU memory at batch size 1"):
         model.colorize([gray(20, 30)])
+
+
+def _fastai_era_opt():
+    """What fastai 1.0.5x's `Learner.save` put under 'opt' (OptimWrapper.get_state()):
+    learning rates from a range are numpy floats, the optimiser is a partial of Adam."""
+    import functools
+
+    lrs = list(np.array([1e-5, 1e-4, 1e-3]))
+    return {"opt_state": {"state": {}, "param_groups": [{"lr": lrs[0], "betas": (0.9, 0.99), "params": [0]}]},
+            "lr": lrs, "wd": [1e-3] * 3, "beta": [0.99] * 3, "mom": [0.9] * 3,
+            "opt_func": functools.partial(torch.optim.Adam, betas=(0.9, 0.99)), "true_wd": True, "bn_wd": True}
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_fastai_era_optimizer_state_is_neutralised(artistic_checkpoint, tmp_path, legacy, caplog):
+    state = safe_load(artistic_checkpoint)["model"]
+    path = tmp_path / "fastai.pth"
+    torch.save({"model": state, "opt": _fastai_era_opt()}, path, _use_new_zipfile_serialization=not legacy)
+    net = build(ARTISTIC)
+    load_into(net, path, "deoldify-artistic")
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+    assert "neutralised" not in caplog.text  # expected fastai globals pass quietly
+
+
+def test_legacy_file_saved_on_a_gpu_loads_on_the_cpu(tmp_path):
+    """The official files are 2019 legacy-format saves of CUDA tensors (torch.cuda.FloatStorage, 'cuda:0')."""
+    import io
+
+    state = build(ARTISTIC).state_dict()
+    buf = io.BytesIO()
+    torch.save({"model": state, "opt": _fastai_era_opt()}, buf, _use_new_zipfile_serialization=False)
+    raw = buf.getvalue()
+    assert b"ctorch\nFloatStorage\n" in raw and b"X\x03\x00\x00\x00cpu" in raw
+    raw = raw.replace(b"ctorch\nFloatStorage\n", b"ctorch.cuda\nFloatStorage\n")
+    raw = raw.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+    path = tmp_path / "gpu_saved.pth"
+    path.write_bytes(raw)
+    net = build(ARTISTIC)
+    load_into(net, path, "deoldify-artistic")
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+
+
+def test_malicious_legacy_pickle_never_runs(tmp_path, caplog):
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil_legacy.pth"
+    torch.save({"model": {"w": torch.zeros(2)}, "opt": _Touch(str(marker))}, path, _use_new_zipfile_serialization=False)
+    obj = safe_load(path)
+    assert torch.equal(obj["model"]["w"], torch.zeros(2)) and not marker.exists()
+    assert "_touch" in caplog.text and "neutralised" in caplog.text  # an unexpected global is reported
+    evil = tmp_path / "evil_system.pth"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"model": {"w": torch.zeros(1)}, "opt": Evil()}, evil, _use_new_zipfile_serialization=False)
+    with pytest.raises(HarnessError, match="refused"):
+        safe_load(evil)
+    assert not marker.exists()
+
+
+def test_empty_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "empty.pth"
+    path.write_bytes(b"")
+    with pytest.raises(HarnessError, match="empty"):
+        safe_load(path)
+
+
+def test_file_without_batchnorm_counters_loads(artistic_checkpoint, tmp_path):
+    """torch < 0.4.1 saved no num_batches_tracked; torch fills it in, and so does the harness."""
+    state = {k: v for k, v in safe_load(artistic_checkpoint)["model"].items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "old.pth"
+    torch.save(state, path)  # also a bare state dict, as `Learner.save(with_opt=False)` writes
+    net = build(ARTISTIC)
+    load_into(net, path, "deoldify-artistic")
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+
+
+def test_cached_normalised_weights_follow_a_new_load(artistic_checkpoint):
+    net = build(ARTISTIC)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        before = net(x)  # fills the per-layer weight caches with the initial weights
+    load_into(net, artistic_checkpoint, "deoldify-artistic")
+    fresh = build(ARTISTIC)
+    load_into(fresh, artistic_checkpoint, "deoldify-artistic")
+    with torch.inference_mode():
+        after, expected = net(x), fresh(x)
+    assert not torch.equal(before, after) and torch.equal(after, expected)
+
+
+def test_normalised_weights_stay_float32_under_autocast():
+    from harness.models.deoldify.layers import SpectralConv, WeightNormConv
+
+    for conv in (SpectralConv(16, 8, 3), WeightNormConv(16, 8, 1)):
+        plain = conv.weight().clone()
+        conv._weight_key = None  # recompute inside autocast
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            inside = conv.weight()
+        assert inside.dtype == torch.float32 and torch.equal(inside, plain)
+
+
+def test_gradients_still_reach_the_parameters():
+    from harness.models.deoldify.layers import SpectralConv
+
+    conv = SpectralConv(4, 4, 3)
+    conv(torch.randn(1, 4, 8, 8)).sum().backward()
+    assert conv.weight_orig.grad is not None and conv.weight_orig.grad.abs().sum() > 0
+
+
+def test_describe_names_what_a_run_depends_on(artistic_checkpoint):
+    model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 7,
+                                              "precision": "bf16"}, "cpu")
+    info = model.describe()
+    assert info["device"] == "cpu" and info["precision"] == "bf16" and info["render_factor"] == "7"
+    assert info["post_process"] == "True" and info["weights_path"] == str(artistic_checkpoint)
+    assert info["render_size"] == "112" and "1 image per forward pass" in info["batching"]

@@ -1,95 +1,179 @@
 """The harness's DeOldify equals upstream DeOldify (the `deoldify` package) on the same weights.
 
-Upstream's own generator and `ColorizerFilter` are built on the CPU with `pretrained=False`,
-given random weights that the harness also loads from a fastai-format checkpoint, and both
-colorize the same photos. Measured maxima are printed in the test summary.
+Per architecture, built once per module: the harness draws random, well-scaled weights;
+upstream's own generator (its learner functions with `pretrained=False`, no download) takes
+them with a strict load; fastai's format is then written *from upstream's model*
+(`{'model': state_dict, 'opt': OptimWrapper.get_state()}`: a partial of Adam, numpy floats),
+and the harness loads that file through its safe, strict loader. Both then colorize the same
+photos. Measured maxima are printed at the end of the run (section "DeOldify parity and
+precision") and recorded as junit properties.
 """
 
 from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from harness.models.deoldify.upstream import colorize_upstream
 from harness.models.registry import build_model
-from tests.models.conftest import REPORT
+from tests.models.conftest import LAYOUT_FILE, REPORT, layout_of, write_layout
 
 pytestmark = pytest.mark.upstream
 deoldify = pytest.importorskip("deoldify", reason="upstream reference not installed: "
-                               "pip install --no-deps -r requirements-upstream.txt")
+                               "pip install -e '.[test]' && pip install --no-deps -r requirements-upstream.txt")
 
 KINDS = {"artistic": ("deoldify-artistic", "deep"), "stable": ("deoldify-stable", "wide")}
+RENDER_FACTORS = (4, 8)
 
 
 def photos() -> list[np.ndarray]:
+    """Gray (PIL 'L') versions of three scikit-image photos: one square, two not, odd sizes."""
     import skimage.data
 
     rgb = [skimage.data.astronaut()[::4, ::4], skimage.data.chelsea()[::2, ::2], skimage.data.coffee()[::3, ::2]]
-    return [np.asarray(Image.fromarray(p).convert("L")) for p in rgb]  # one square, two not
+    return [np.asarray(Image.fromarray(p).convert("L")) for p in rgb]  # 128x128, 150x226, 134x300
+
+
+@dataclass
+class Pair:
+    flt: object  # upstream ColorizerFilter (holds upstream's generator in flt.learn.model)
+    name: str
+    checkpoint: Path
+    upstream: dict = field(default_factory=dict)  # render_factor -> [(raw, post-processed)] per photo
+    harness_fp32: dict = field(default_factory=dict)  # render_factor -> harness output, post_process=True
 
 
 @pytest.fixture(scope="module", params=list(KINDS))
-def pair(request, tmp_path_factory):
-    """(upstream ColorizerFilter, upstream generator, harness model name, checkpoint path)."""
+def pair(request, tmp_path_factory) -> Pair:
     from harness.models.deoldify import engine
-    from harness.models.deoldify.checkpoint import randomize_, save_fastai
+    from harness.models.deoldify.checkpoint import randomize_
     from harness.models.deoldify.unet import ARTISTIC, STABLE, build
-    from harness.models.deoldify.upstream import upstream_filter
+    from harness.models.deoldify.upstream import save_like_fastai, upstream_filter
 
     name, arch_name = KINDS[request.param]
     ours = randomize_(build(ARTISTIC if arch_name == "deep" else STABLE), seed=7)
-    checkpoint = save_fastai(ours, tmp_path_factory.mktemp(request.param) / f"{request.param}.pth")
-    flt = upstream_filter(arch_name, ours.state_dict())
-    yield flt, flt.learn.model, name, checkpoint
+    flt = upstream_filter(arch_name, ours.state_dict())  # upstream's strict load: same keys, same shapes
+    del ours
+    checkpoint = save_like_fastai(flt, tmp_path_factory.mktemp(request.param) / f"{request.param}_gen.pth")
+    yield Pair(flt, name, checkpoint)
     engine.clear_cache()
 
 
-def test_raw_generator_outputs_match(pair):
-    _, upstream_net, name, checkpoint = pair
-    model = build_model(name, {"weights": str(checkpoint), "render_factor": 8}, "cpu")
-    net = model._engine.net  # the generator loaded from the checkpoint file
+def upstream_outputs(pair: Pair, render_factor: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Upstream's ColorizerFilter on each photo: (raw, post-processed).
+
+    `filter(..., post_process=True)` is `_post_process(filter(..., post_process=False), orig)`
+    (deoldify/filters.py), so one model pass per photo serves both.
+    """
+    if render_factor not in pair.upstream:
+        out = []
+        for gray in photos():
+            orig = Image.fromarray(gray).convert("RGB")  # the harness's gray is upstream's orig_image
+            raw = pair.flt.filter(orig, orig, render_factor, post_process=False)
+            out.append((np.asarray(raw), np.asarray(pair.flt._post_process(raw, orig))))
+        pair.upstream[render_factor] = out
+    return pair.upstream[render_factor]
+
+
+def max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> int:
+    assert [x.shape for x in a] == [y.shape for y in b]
+    return max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a, b))
+
+
+def test_layout_file_is_upstreams(pair):
+    """tests/models/data/deoldify_layout.json (checked without upstream by test_deoldify.py) is upstream's."""
+    arch = KINDS["artistic" if pair.name == "deoldify-artistic" else "stable"][1]
+    actual = layout_of(pair.flt.learn.model.state_dict())
+    if os.environ.get("HARNESS_WRITE_LAYOUT") == "1":
+        write_layout(arch, actual)
+    assert actual == json.loads(LAYOUT_FILE.read_text())[arch]
+
+
+def test_raw_generator_outputs_match(pair, record_property):
+    model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": 8}, "cpu")
+    net = model._engine.net  # the generator the harness loaded from the fastai-written file
     x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref, ours = upstream_net(x), net(x)
+    with torch.inference_mode():
+        ref, ours = pair.flt.learn.model.eval()(x), net(x)
     diff = (ref - ours).abs().max().item()
-    REPORT.append(f"{name}: raw generator max |diff| = {diff:.3g} (fp32, 2x3x128x128; limit 1e-4)")
-    assert ref.std() > 0.05  # the random weights give a non-trivial, unsaturated output
+    REPORT.append(f"{pair.name}: raw generator max |diff| = {diff:.3g} (fp32, 2x3x128x128; limit 1e-4); "
+                  f"output std {ref.std().item():.2f}, range [{ref.min().item():.2f}, {ref.max().item():.2f}]")
+    record_property("raw_max_abs_diff", diff)
+    assert ref.std() > 0.3 and (ref.abs() > 2.9).float().mean() < 0.05  # varied, not saturated at +-3
     assert diff <= 1e-4
 
 
-@pytest.mark.parametrize("render_factor", [4, 8])
-@pytest.mark.parametrize("post_process", [True, False])
-def test_end_to_end_images_match(pair, render_factor, post_process):
-    flt, _, name, checkpoint = pair
+@pytest.mark.parametrize("render_factor", RENDER_FACTORS)
+def test_end_to_end_images_match(pair, render_factor, record_property):
     grays = photos()
-    model = build_model(name, {"weights": str(checkpoint), "render_factor": render_factor,
-                               "post_process": post_process}, "cpu")
-    reference = [colorize_upstream(flt, g, render_factor, post_process) for g in grays]
-    ours = model.colorize(grays)  # the harness as it runs on the CPU
-    model._engine.max_batch = None  # force one forward pass for all three, as on a GPU
+    reference = upstream_outputs(pair, render_factor)
+    lines = []
+    for post_process in (True, False):
+        model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor,
+                                        "post_process": post_process}, "cpu")
+        ours = model.colorize(grays)  # the harness exactly as it runs on the CPU
+        if post_process:
+            pair.harness_fp32[render_factor] = ours
+        diff = max_diff(ours, [r[0 if not post_process else 1] for r in reference])
+        record_property(f"e2e_max_abs_diff_rf{render_factor}_pp{post_process}", diff)
+        lines.append(f"post_process={post_process}: {diff}")
+        assert diff <= 1, f"{pair.name} rf={render_factor} post_process={post_process}: max |diff| {diff} > 1"
+    # What CUDA does: one forward pass for the whole batch. Batch-size-dependent kernels
+    # round differently (~1e-7), which can flip a truncated uint8, and YUV post-processing
+    # amplifies a 1-level chroma flip to up to ~3 RGB levels. Reported, bounded loosely.
+    model._engine.max_batch = None
+    model._engine.post_process = True
     batched = model.colorize(grays)
-    diff = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ours, reference))
-    d_batch = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(batched, reference))
-    n_batch = sum(int((a != b).any(axis=2).sum()) for a, b in zip(batched, reference))
+    post = [r[1] for r in reference]
+    d_batch = max_diff(batched, post)
+    n_batch = sum(int((a != b).any(axis=2).sum()) for a, b in zip(batched, post))
     pixels = sum(g.size for g in grays)
-    REPORT.append(f"{name} rf={render_factor} post_process={post_process}: max |diff| = {diff} (CPU engine); "
-                  f"forced single batch: {d_batch} ({n_batch} of {pixels} pixels differ)")
-    assert all(a.shape == b.shape for a, b in zip(ours, reference))
-    assert diff <= 1
-    # One forward pass over a batch uses other kernels, whose float rounding (~1e-7) can
-    # flip a truncated uint8; random weights amplify that more than trained ones would.
+    REPORT.append(f"{pair.name} rf={render_factor}: end-to-end max |diff| vs upstream, CPU engine: "
+                  f"{', '.join(lines)} (limit 1); one batched pass, post_process=True: {d_batch} "
+                  f"({n_batch} of {pixels} pixels differ)")
     assert d_batch <= 4 and n_batch <= pixels // 200
 
 
-def test_bf16_against_fp32(pair):
-    _, _, name, checkpoint = pair
+def test_bf16_against_fp32(pair, record_property):
+    """bf16 autocast moves the output by about what the network's own sensitivity predicts.
+
+    Random weights make a 100-layer generator close to chaotic: rounding only its *input* to
+    bf16 already moves the fp32 output by 13-23% (relative L2). An absolute bound on the bf16
+    difference would therefore measure the weights, not the precision path, and would change
+    with every tweak of `randomize_`. The bound is relative to that sensitivity instead, and
+    the end-to-end difference through the harness's own bf16 path is reported for the README.
+    """
+    render_factor = RENDER_FACTORS[-1]
+    model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor,
+                                    "precision": "bf16"}, "cpu")
+    net = model._engine.net
+    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref = net(x)
+        rounded_input = net(x.bfloat16().float())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = net(x).float()
+
+    def rel(y: torch.Tensor) -> float:
+        return ((y - ref).norm() / ref.norm()).item()
+
     grays = photos()
-    fp32 = build_model(name, {"weights": str(checkpoint), "render_factor": 8}, "cpu").colorize(grays)
-    bf16 = build_model(name, {"weights": str(checkpoint), "render_factor": 8, "precision": "bf16"},
-                       "cpu").colorize(grays)
+    fp32 = pair.harness_fp32.get(render_factor) or build_model(
+        pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor}, "cpu").colorize(grays)
+    bf16 = model.colorize(grays)
     diffs = np.concatenate([np.abs(a.astype(int) - b.astype(int)).ravel() for a, b in zip(fp32, bf16)])
-    REPORT.append(f"{name} rf=8: bf16 (CPU autocast) vs fp32 output: max |diff| = {diffs.max()}, "
-                  f"mean = {diffs.mean():.3f} grey levels")
-    assert 0 < diffs.mean() < 10  # bf16 keeps ~3 significant digits: close, not identical
+    signal = np.concatenate([np.abs(a.astype(int) - g[..., None].astype(int)).ravel() for a, g in zip(fp32, grays)])
+    REPORT.append(f"{pair.name}: bf16 autocast (CPU) vs fp32, raw generator: relative L2 {rel(low):.3f} "
+                  f"(input rounded to bf16 alone: {rel(rounded_input):.3f}); end to end rf={render_factor}, "
+                  f"post_process=True: mean |diff| {diffs.mean():.2f}, p99 {np.percentile(diffs, 99):.0f}, "
+                  f"max {diffs.max()} grey levels (fp32 output vs its gray input: mean {signal.mean():.2f})")
+    record_property("bf16_vs_fp32_rel_l2", rel(low))
+    record_property("bf16_vs_fp32_mean_abs_diff", float(diffs.mean()))
+    assert 0 < rel(rounded_input) < rel(low) <= 4 * rel(rounded_input)  # lower precision, same network
+    assert 0 < diffs.mean() < signal.mean() / 2  # most of the colour the model adds survives bf16

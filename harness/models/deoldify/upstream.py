@@ -56,3 +56,18 @@ def colorize_upstream(flt, gray: np.ndarray, render_factor: int, post_process: b
     """Upstream's one-image path, fed the gray image as its original."""
     img = Image.fromarray(gray).convert("RGB")
     return np.asarray(flt.filter(img, img, render_factor, post_process=post_process))
+
+
+def save_like_fastai(flt, path: str | Path, *, legacy: bool = False) -> Path:
+    """Save upstream's generator as fastai 1.0 (DeOldify's era) `Learner.save` did.
+
+    `{'model': state_dict, 'opt': OptimWrapper.get_state()}`: the optimiser entry holds a
+    `functools.partial` of `torch.optim.Adam`, hyper-parameter lists and, since learning
+    rates come from a range, numpy floats, which is what a safe loader has to get past.
+    `legacy` writes torch's pre-1.6 format, which the official files use.
+    """
+    learn = flt.learn
+    learn.create_opt(learn.lr_range(slice(1e-5, 1e-3)), wd=1e-3)
+    state = {"model": learn.model.state_dict(), "opt": learn.opt.get_state()}
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    return Path(path)
