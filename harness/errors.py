@@ -19,7 +19,8 @@ class HarnessError(Exception):
     def __init__(self, message: str, *, hint: str | None = None):
         self.message = message
         self.hint = hint
-        super().__init__(message if hint is None else f"{message} {hint}")
+        sep = "\n" if "\n" in message else " "  # a multi-line message keeps its hint on a line of its own
+        super().__init__(message if hint is None else f"{message}{sep}{hint}")
 
 
 class ImageError(Exception):

@@ -30,6 +30,7 @@ class PointOutcome:
     run_id: str | None = None
     message: str = ""
     summary: dict[str, float] = field(default_factory=dict)
+    reported: bool = False  # the message was already printed in full (at preflight)
 
 
 @dataclass
@@ -87,6 +88,7 @@ def run_experiment(spec_path: str | Path, *, tracking_uri: str | None = None, fo
     spec = loaded.spec
     device = resolve_device(spec.device)
     datasets = {split: _dataset(build_dataset, spec, split) for split in dict.fromkeys(p.split for p in loaded.points)}
+    ready = _preflight_all(loaded.points, get_model_class)
     with quiet_mlflow():
         tracker = Tracker(spec.name, tracking_uri)
         points_dump = [{"label": p.label, "model": p.model, "params": p.resolved, "split": p.split}
@@ -98,7 +100,7 @@ def run_experiment(spec_path: str | Path, *, tracking_uri: str | None = None, fo
     try:
         for point in loaded.points:
             outcome = _run_point(point, loaded, device, tracker, parent, datasets[point.split], force, progress,
-                                 get_model_class, evaluate)
+                                 get_model_class, evaluate, ready)
             outcomes.append(outcome)
             if outcome.run_id:
                 children.append(outcome.run_id)
@@ -124,20 +126,53 @@ def _dataset(build_dataset, spec, split):
     return dataset
 
 
+@dataclass
+class _Ready:
+    """What a model needs before it can run: its weights (and their hash) or why it cannot."""
+    weights: Path | None = None
+    sha256: str | None = None
+    error: str | None = None
+
+
+def _preflight_all(points: list[SweepPoint], get_model_class) -> dict[tuple, _Ready]:
+    """Resolve (fetching where allowed) the weights of every point before any work starts.
+
+    Each distinct model and weights setting is resolved once, so an unreachable download
+    is tried once per model, not once per sweep point, and a point that cannot run is
+    known before the others spend their time.
+    """
+    from harness.weights import file_sha256
+
+    ready: dict[tuple, _Ready] = {}
+    for point in points:
+        cls = get_model_class(point.model)
+        params = cls.Params.model_validate(point.resolved)
+        key = _ready_key(point)
+        if key in ready:
+            continue
+        try:
+            weights = cls.preflight(params)
+        except HarnessError as exc:
+            ready[key] = _Ready(error=str(exc))
+            _say(f"[failed] {point.model}: {exc}")
+            continue
+        ready[key] = _Ready(weights, file_sha256(Path(weights)) if weights is not None else None)
+    return ready
+
+
+def _ready_key(point: SweepPoint) -> tuple:
+    return point.model, str(point.resolved.get("weights"))
+
+
 def _run_point(point, loaded, device, tracker, parent, dataset, force, progress,
-               get_model_class, evaluate) -> PointOutcome:
+               get_model_class, evaluate, ready: dict[tuple, _Ready]) -> PointOutcome:
     spec = loaded.spec
     cls = get_model_class(point.model)
     params = cls.Params.model_validate(point.resolved)
-    try:
-        weights = cls.preflight(params)
-    except HarnessError as exc:
-        return PointOutcome(point, "failed", message=str(exc))
-    weights_sha = None
-    if weights is not None:
-        from harness.weights import file_sha256
-
-        weights_sha = file_sha256(Path(weights))
+    state = ready[_ready_key(point)]
+    if state.error is not None:
+        return PointOutcome(point, "failed", message=state.error, reported=True)
+    weights_sha = state.sha256
     key = run_key(point, dataset.fingerprint, spec.metrics, weights_sha)
     if not force:
         reused = tracker.reuse_or_clear(key)
@@ -180,6 +215,8 @@ def _run_point(point, loaded, device, tracker, parent, dataset, force, progress,
 def _describe(outcome: PointOutcome) -> str:
     label = outcome.point.label
     if outcome.status == "failed":
+        if outcome.reported:
+            return f"[failed] {label}: {outcome.message.splitlines()[0].rstrip(':')} (details above)"
         return f"[failed] {label}: {outcome.message}"
     if outcome.status == "reused":
         return f"[reused] {label}: finished run {outcome.run_id} has the same run key (use --force to redo)"

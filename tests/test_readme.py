@@ -25,3 +25,11 @@ def test_quickstart_command_names_a_valid_spec():
     quick = next(b for b in bash_blocks() if "harness run" in b)
     spec = re.search(r"harness run (\S+)", quick).group(1)
     assert load_spec(ROOT / spec).points
+
+
+def test_quickstart_colorizes_with_deoldify_beside_the_baseline():
+    quick = next(b for b in bash_blocks() if "harness run" in b)
+    loaded = load_spec(ROOT / re.search(r"harness run (\S+)", quick).group(1))
+    assert loaded.spec.dataset.source == "samples"
+    assert [(p.model, p.resolved.get("render_factor")) for p in loaded.points] == [
+        ("grayscale", None), ("deoldify-artistic", 10), ("deoldify-artistic", 20), ("deoldify-artistic", 35)]

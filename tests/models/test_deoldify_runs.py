@@ -65,10 +65,19 @@ models:
     render_factor: [10, 20]
 device: cpu
 """)
+    from harness import weights
+
+    calls = []
+    real = weights.ensure_weights
+    monkeypatch.setattr(weights, "ensure_weights", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert err.count("[failed] deoldify-artistic") == 2 and "[done] grayscale" in err
-    assert "ColorizeArtistic_gen.pth" in err and "harness weights fetch deoldify-artistic" in err
+    assert len(calls) == 1  # resolved once for both render factors, not once per point
+    assert err.index("[failed] deoldify-artistic:") < err.index("[done] grayscale")  # known before any work
+    assert err.count("[failed] deoldify-artistic[render_factor=") == 2 and err.count("(details above)") == 2
+    assert err.count("harness weights fetch deoldify-artistic") == 1  # the full message once
+    assert "ColorizeArtistic_gen.pth" in err and str(tmp_path / "home" / "weights") in err
+    assert "\nRun `harness weights fetch" in err  # the hint starts its own line after the URL list
 
 
 def test_colorize_command_writes_pngs_and_skips_bad_files(photo_dir, tmp_path, artistic_checkpoint, capsys):
