@@ -91,14 +91,10 @@ def bench(model: str = "deoldify-artistic", render_factor: int = 35, batch_size:
 
     flops = model_flops(net, size, device)
     upstream = None
-    if vs_upstream and device != "cpu":
-        from harness.errors import HarnessError
-
-        raise HarnessError("--vs-upstream runs upstream on the CPU only for now.", hint="Add --device cpu.")
-    if vs_upstream:
+    if vs_upstream:  # upstream in fp32 on the same device: its loop has no reduced precision
         from harness.models.deoldify.upstream import colorize_upstream, upstream_filter
 
-        upstream = upstream_filter(arch.name, {k: v.cpu() for k, v in net.state_dict().items()})
+        upstream = upstream_filter(arch.name, {k: v.cpu() for k, v in net.state_dict().items()}, device)
         colorize_upstream(upstream, grays[0], render_factor)  # warm-up
     t_model = _best_of(model_only, rounds)
     t_harness, t_upstream, shares = [], [], []

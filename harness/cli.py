@@ -213,7 +213,7 @@ def colorize(inputs, model_name, render_factor, weights_file, no_post_process, p
 @click.option("--images", type=int, default=8, show_default=True)
 @click.option("--rounds", type=int, default=2, show_default=True, help="Timed rounds per side (best is kept).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--vs-upstream", is_flag=True, help="Also time upstream's one-image ColorizerFilter loop (CPU).")
+@click.option("--vs-upstream", is_flag=True, help="Also time upstream's one-image ColorizerFilter loop (fp32, same device).")
 def bench_command(model_name, render_factor, batch_size, precision, images, rounds, device, vs_upstream) -> None:
     """Images/s of the DeOldify engine (end to end and model only), TFLOP/s, and the ratio to upstream."""
     from harness.bench import bench

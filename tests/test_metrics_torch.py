@@ -25,13 +25,19 @@ def reference_colorfulness(img: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                      reason="needs a CUDA GPU; none is visible")])
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
-def test_batched_metrics_match_scikit_image(name):
+def test_batched_metrics_match_scikit_image(name, device):
     gt = getattr(skimage.data, name)()
     outs = variants(gt)
-    G = torch.from_numpy(np.stack([gt] * len(outs)))
-    O = torch.from_numpy(np.stack(outs))
+    G = torch.from_numpy(np.stack([gt] * len(outs))).to(device)
+    O = torch.from_numpy(np.stack(outs)).to(device)
     cols = mt.score_batch(G, O, mt.SUPPORTED)
+    assert all(c.device.type == device for c in cols.values())  # scored where the model runs
     for i, out in enumerate(outs):
         assert cols["psnr"][i].item() == pytest.approx(peak_signal_noise_ratio(gt, out, data_range=255), abs=1e-6)
         ref = structural_similarity(gt, out, channel_axis=-1, data_range=255)

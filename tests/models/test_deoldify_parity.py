@@ -177,3 +177,19 @@ def test_bf16_against_fp32(pair, record_property):
     record_property("bf16_vs_fp32_mean_abs_diff", float(diffs.mean()))
     assert 0 < rel(rounded_input) < rel(low) <= 4 * rel(rounded_input)  # lower precision, same network
     assert 0 < diffs.mean() < signal.mean() / 2  # most of the colour the model adds survives bf16
+
+
+@pytest.mark.parametrize("before", ["0,1", None], ids=["set", "unset"])
+def test_building_upstream_leaves_cuda_visible_devices_alone(monkeypatch, before):
+    """Upstream's `device.set` rewrites CUDA_VISIBLE_DEVICES ('' for the CPU), which would hide
+    the GPU from every later test or benchmark in the same process."""
+    from harness.models.deoldify.unet import ARTISTIC, build
+    from harness.models.deoldify.upstream import upstream_filter
+
+    if before is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", before)
+    flt = upstream_filter("deep", build(ARTISTIC).state_dict())
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before
+    assert not next(flt.learn.model.parameters()).is_cuda

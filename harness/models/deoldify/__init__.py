@@ -75,7 +75,18 @@ class _DeOldify(Colorizer):
         return {"device": self.device, "precision": p.precision, "render_factor": str(p.render_factor),
                 "post_process": str(p.post_process), "weights_path": str(self._weights),
                 "architecture": f"{self._arch.backbone} {self._arch.name} nf_factor {self._arch.nf_factor}",
-                "render_size": str(self._engine.size), "batching": self._engine.batching()}
+                "render_size": str(self._engine.size), "batching": self._engine.batching(),
+                **self._cuda_math()}
+
+    def _cuda_math(self) -> dict[str, str]:
+        """On CUDA, whether fp32 convolutions and matmuls run in TF32 (PyTorch's default for
+        convolutions, as in upstream): it changes the numbers, so a run records it."""
+        if not self.device.startswith("cuda"):
+            return {}
+        import torch
+
+        return {"tf32_convolutions": str(torch.backends.cudnn.allow_tf32),
+                "tf32_matmul": str(torch.backends.cuda.matmul.allow_tf32)}
 
     @property
     def weights_sha256(self) -> str | None:

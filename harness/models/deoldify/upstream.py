@@ -18,8 +18,13 @@ from PIL import Image
 from harness.errors import HarnessError
 
 
-def upstream_filter(arch_name: str, state_dict: dict[str, torch.Tensor]):
-    """upstream's ColorizerFilter around its generator ('deep' or 'wide') holding `state_dict`, on the CPU."""
+def upstream_filter(arch_name: str, state_dict: dict[str, torch.Tensor], device: str = "cpu"):
+    """upstream's ColorizerFilter around its generator ('deep' or 'wide') holding `state_dict`.
+
+    `device` is 'cpu' or a CUDA device. Upstream picks its device by rewriting
+    CUDA_VISIBLE_DEVICES (its `device.set`), which would hide GPUs from the rest of this
+    process; the variable is restored at once, and the model is placed explicitly.
+    """
     try:
         import torch.nn.functional as F
         from deoldify import device as upstream_device
@@ -32,7 +37,15 @@ def upstream_filter(arch_name: str, state_dict: dict[str, torch.Tensor]):
     except ImportError as exc:
         raise HarnessError(f"The upstream reference is not installed ({exc}).",
                            hint="pip install -e '.[test]' && pip install --no-deps -r requirements-upstream.txt") from None
-    upstream_device.set(device=DeviceId.CPU)
+    on_gpu = torch.device(device).type == "cuda"
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        upstream_device.set(device=DeviceId.GPU0 if on_gpu else DeviceId.CPU)  # its filters ask is_gpu()
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
     work = Path(tempfile.mkdtemp(prefix="harness-upstream-"))
     (work / "dummy").mkdir()
     for i in range(2):  # upstream's dummy databunch lists ./dummy/
@@ -48,7 +61,7 @@ def upstream_filter(arch_name: str, state_dict: dict[str, torch.Tensor]):
     learn = make(data, backbone, pretrained=False, wd=1e-3, blur=True, norm_type=NormType.Spectral,
                  self_attention=True, y_range=(-3.0, 3.0), loss_func=F.l1_loss, nf_factor=nf)
     learn.model.load_state_dict(state_dict, strict=True)
-    learn.model.eval()
+    learn.model.to(device).eval()
     return ColorizerFilter(learn=learn)
 
 
