@@ -114,7 +114,9 @@ def run_experiment(spec_path: str | Path, *, tracking_uri: str | None = None, fo
             runs = tracker.load_runs() if status == "FINISHED" else None
             if any(o.status == "failed" for o in outcomes) and status == "FINISHED":
                 status = "FAILED"
-            tracker.finish_sweep(parent, status, runs)
+            tracker.finish_sweep(parent, status, runs, outcomes=[
+                {"label": o.point.label, "status": o.status, "run_id": o.run_id, "message": o.message}
+                for o in outcomes])
     return Outcome(parent_run_id=parent, points=outcomes, tracking_uri=tracker.uri)
 
 

@@ -152,7 +152,17 @@ class Tracker:
         """Record which child runs make up this sweep (fresh and reused), as soon as each is known."""
         self.client.set_tag(parent_id, TAG_CHILDREN, json.dumps(children))
 
-    def finish_sweep(self, parent_id: str, status: str, runs: pd.DataFrame | None, metric: str = "psnr_mean") -> None:
+    def finish_sweep(self, parent_id: str, status: str, runs: pd.DataFrame | None, metric: str = "psnr_mean",
+                     outcomes: list[dict[str, Any]] | None = None) -> None:
+        """Close the parent run; `outcomes` (label, status, run_id, message per point) are kept
+        as `outcomes.json`, and failures also go into the run's description, so the UI says why."""
+        if outcomes is not None:
+            self._log_json(parent_id, outcomes, "outcomes.json")
+            failed = [o for o in outcomes if o["status"] == "failed"]
+            if failed:
+                note = "\n\n".join(f"**{o['label']}** failed: {o['message']}" for o in failed)
+                self.client.set_tag(parent_id, "mlflow.note.content", f"{len(failed)} sweep point(s) failed.\n\n{note}")
+                self.client.set_tag(parent_id, "harness.failed", ", ".join(o["label"] for o in failed)[:5000])
         if runs is not None and not runs.empty and metric in runs:
             from harness.visuals import comparison_plot
 

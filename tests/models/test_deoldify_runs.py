@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -78,6 +81,17 @@ device: cpu
     assert err.count("harness weights fetch deoldify-artistic") == 1  # the full message once
     assert "ColorizeArtistic_gen.pth" in err and str(tmp_path / "home" / "weights") in err
     assert "\nRun `harness weights fetch" in err  # the hint starts its own line after the URL list
+    client = MlflowClient(tracking_uri)
+    parent = next(r for r in client.search_runs([client.get_experiment_by_name("offline").experiment_id])
+                  if r.data.tags.get("harness.kind") == "sweep")
+    assert parent.info.status == "FAILED"  # and the UI says why:
+    assert parent.data.tags["harness.failed"] == "deoldify-artistic[render_factor=10], deoldify-artistic[render_factor=20]"
+    assert "harness weights fetch deoldify-artistic" in parent.data.tags["mlflow.note.content"]
+    path = client.download_artifacts(parent.info.run_id, "outcomes.json", str(tmp_path))
+    outcomes = json.loads(Path(path).read_text())
+    assert [(o["label"], o["status"]) for o in outcomes] == [
+        ("grayscale", "done"), ("deoldify-artistic[render_factor=10]", "failed"),
+        ("deoldify-artistic[render_factor=20]", "failed")]
 
 
 def test_colorize_command_writes_pngs_and_skips_bad_files(photo_dir, tmp_path, artistic_checkpoint, capsys):
