@@ -1,8 +1,11 @@
 """`harness check`: stop a regression in CI by bounding summary metrics per model or sweep point.
 
 A thresholds YAML maps a target to metric bounds. A target is a model name (the bounds
-apply to every sweep point of that model) or one sweep point's label:
+apply to every sweep point of that model) or one sweep point's label. An optional
+`experiment:` key names the experiment the bounds are for (otherwise `harness check`
+reads the experiment with the latest sweep, and says which):
 
+    experiment: quickstart
     deoldify-artistic:
       psnr_mean: {min: 22.0}
       cf_delta: {max: 8}
@@ -54,6 +57,14 @@ class Violation:
 
 
 @dataclass
+class Thresholds:
+    """A thresholds file: the experiment it is for (None: the latest) and the bounds per target."""
+
+    experiment: str | None
+    bounds: dict[str, list[Bound]]
+
+
+@dataclass
 class CheckResult:
     """All violations, messages for named targets/metrics with no run/column, and the number of (run, bound) checks."""
 
@@ -62,7 +73,7 @@ class CheckResult:
     checked: int = 0
 
 
-def load_thresholds(path: str | Path) -> dict[str, list[Bound]]:
+def load_thresholds(path: str | Path) -> Thresholds:
     """Parse and validate a thresholds file; every error names the file, the line and the key."""
     doc = load_yaml(path, what="thresholds file")
     example = "Example: `deoldify-artistic: {psnr_mean: {min: 22.0}}`."
@@ -71,8 +82,14 @@ def load_thresholds(path: str | Path) -> dict[str, list[Bound]]:
     if not isinstance(doc.data, dict) or not doc.data:
         raise HarnessError(f"{doc.where(())}: a thresholds file must map model names or sweep-point labels "
                            "to metric bounds.", hint=example)
+    experiment = doc.data.get("experiment")
+    if experiment is not None and (not isinstance(experiment, str) or not experiment):
+        raise HarnessError(f"{doc.where(('experiment',))}: experiment must be an experiment name (the spec's "
+                           f"`name`), not {experiment!r}.")
     out: dict[str, list[Bound]] = {}
     for target, metrics in doc.data.items():
+        if target == "experiment":
+            continue
         if not isinstance(metrics, dict) or not metrics:
             raise HarnessError(f"{doc.where((target,))}: give metric bounds for '{target}'.", hint=example)
         bounds = []
@@ -93,7 +110,9 @@ def load_thresholds(path: str | Path) -> dict[str, list[Bound]]:
                                    hint="Swap them, or drop one.")
             bounds.append(bound)
         out[str(target)] = bounds
-    return out
+    if not out:
+        raise HarnessError(f"{doc.where(())}: no bounds besides the experiment name.", hint=example)
+    return Thresholds(experiment, out)
 
 
 def _broken(value: float, bound: Bound) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from harness import __version__
+from harness.cli_assets import data, weights
 from harness.errors import HarnessError
 
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory)."
@@ -69,6 +70,22 @@ def validate(spec: Path) -> None:
     click.echo(f"{spec}: valid, {len(loaded.points)} sweep point(s).")
 
 
+def _settings(pairs: tuple[str, ...]) -> dict:
+    """`--set KEY=VALUE` pairs -> {key: value}; values read as YAML scalars (35, true, fp32, a/path)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"--set expects KEY=VALUE, got '{pair}'.", hint="Example: --set render_factor=21")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+SET_HELP = "A model parameter, KEY=VALUE, as in a spec (repeatable): e.g. --set render_factor=21."
+
+
 @cli.command()
 @click.option("--experiment", default=None, help="Experiment name (default: the one with the latest sweep).")
 @click.option("--metric", default="psnr_mean", show_default=True, help="Summary metric to rank by.")
@@ -77,15 +94,19 @@ def validate(spec: Path) -> None:
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 def compare(experiment: str | None, metric: str, fmt: str, all_parents: bool, tracking_uri: str | None) -> None:
     """Rank sweep points by a metric, with 95% CIs and the difference to the grayscale baseline."""
-    from harness.compare import format_ranking, rank
+    from harness.compare import format_failed, format_ranking, rank
 
-    runs = _load_runs(experiment, tracking_uri, all_parents)
-    click.echo(format_ranking(rank(runs, metric), fmt, metric))
+    sweep = _load_sweep(experiment, tracking_uri, all_parents)
+    click.echo(format_ranking(rank(sweep.runs, metric), fmt, metric))
+    failed = format_failed(sweep.failed)
+    if failed:
+        click.echo(failed, err=fmt == "csv")  # keep a CSV parseable
 
 
 @cli.command()
 @click.argument("thresholds", type=click.Path(path_type=Path))
-@click.option("--experiment", default=None, help="Experiment name (default: the one with the latest sweep).")
+@click.option("--experiment", default=None,
+              help="Experiment name (default: the file's `experiment:` key, else the one with the latest sweep).")
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 def check(thresholds: Path, experiment: str | None, tracking_uri: str | None) -> None:
     """Fail (exit 1) when a run breaks a bound in THRESHOLDS; exit 2 when a named model or metric has no run."""
@@ -93,17 +114,23 @@ def check(thresholds: Path, experiment: str | None, tracking_uri: str | None) ->
     from harness.check import exit_code, format_result, load_thresholds
 
     bounds = load_thresholds(thresholds)
-    result = run_check(_load_runs(experiment, tracking_uri, False), bounds)
+    sweep = _load_sweep(experiment or bounds.experiment, tracking_uri, False)
+    result = run_check(sweep.runs, bounds.bounds)
     click.echo(format_result(result))
     sys.exit(exit_code(result))
 
 
-def _load_runs(experiment: str | None, tracking_uri: str | None, all_parents: bool):
+def _load_sweep(experiment: str | None, tracking_uri: str | None, all_parents: bool):
+    """The sweep to read, saying on stderr which experiment and sweep it is and why that one."""
+    from harness.runs import load_sweep
     from harness.tracking import Tracker, latest_experiment, quiet_mlflow
 
     with quiet_mlflow():
         name = experiment or latest_experiment(tracking_uri)
-        return Tracker(name, tracking_uri, create=False).load_runs(all_parents=all_parents)
+        sweep = load_sweep(Tracker(name, tracking_uri, create=False), all_parents=all_parents)
+    why = "" if experiment else " (the experiment with the latest sweep; choose another with --experiment)"
+    click.echo(sweep.describe() + why, err=True)
+    return sweep
 
 
 @cli.command()
@@ -111,94 +138,49 @@ def _load_runs(experiment: str | None, tracking_uri: str | None, all_parents: bo
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 def ui(port: int, tracking_uri: str | None) -> None:
     """Start the MLflow UI on 127.0.0.1 against the harness's store."""
-    from harness.tracking import serve_ui
+    from harness.ui import serve_ui
 
     sys.exit(serve_ui(tracking_uri, port))
 
 
 @cli.command("list")
 def list_names() -> None:
-    """List the models and metrics a spec can name."""
+    """List the models and metrics a spec can name, and what each metric's values mean."""
     from harness.metrics import get_metric, metric_names
     from harness.models.registry import model_names
+    from harness.models.variants import VARIANTS
 
-    click.echo("models:  " + ", ".join(model_names()))
-    click.echo("metrics: " + ", ".join(f"{m} ({'higher' if get_metric(m).higher_is_better else 'lower'} is better)"
-                                       for m in metric_names()))
-
-
-@cli.group()
-def weights() -> None:
-    """Official DeOldify weights: list, check, fetch, locate."""
-
-
-@weights.command("list")
-def weights_list() -> None:
-    """The official files with their URLs."""
-    from harness.weights import OFFICIAL, entry
-
-    for model in OFFICIAL:
-        item = entry(model)
-        size = f"{item.size:,} bytes" if item.size else "size unknown"
-        click.echo(f"{model}: {item.filename} ({size}, sha256 {item.sha256 or 'unknown'})")
-        for url in item.urls:
-            click.echo(f"    {url}")
-
-
-@weights.command("status")
-def weights_status() -> None:
-    """Which official files are cached, and whether their sha256 matches the reference."""
-    from harness.weights import cache_dir, status
-
-    click.echo(f"cache: {cache_dir()}")
-    for row in status():
-        state = f"cached, sha256 {row['sha256']}" if row["cached"] else "not cached"
-        click.echo(f"{row['model']}: {row['filename']} {state}")
-
-
-@weights.command("fetch")
-@click.argument("model")
-@click.option("--force", is_flag=True, help="Download again even if cached.")
-def weights_fetch(model: str, force: bool) -> None:
-    """Download MODEL's official weights into the cache (resumable, checksum verified)."""
-    from harness.weights import fetch
-
-    click.echo(str(fetch(model, force=force)))
-
-
-@weights.command("path")
-@click.argument("model")
-def weights_path(model: str) -> None:
-    """Where MODEL's weights are (or will be) cached."""
-    from harness.weights import cached_path
-
-    click.echo(str(cached_path(model)))
+    click.echo("models:")
+    for name in model_names():
+        click.echo(f"  {name}" + (f": {VARIANTS[name].summary}" if name in VARIANTS else ""))
+    click.echo("metrics:")
+    for name in metric_names():
+        metric = get_metric(name)
+        direction = {True: "higher is better", False: "lower is better", None: "no better direction"}
+        click.echo(f"  {name} ({direction[metric.higher_is_better]}): {metric.description}")
+        for key, rule in metric.derived.items():
+            click.echo(f"    -> {key} ({direction[rule.higher_is_better]}): {rule.description}")
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="deoldify-artistic", show_default=True)
-@click.option("--render-factor", type=int, default=None, help="DeOldify render factor (model default if omitted).")
-@click.option("--weights", "weights_file", type=click.Path(path_type=Path), default=None)
-@click.option("--no-post-process", is_flag=True, help="Keep the model's own luminance.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--weights", "weights_file", type=click.Path(path_type=Path), default=None,
+              help="Weights file (default: the official file in the cache).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-def colorize(inputs, model_name, render_factor, weights_file, no_post_process, precision, device, batch_size,
-             out_dir) -> None:
+def colorize(inputs, model_name, settings, weights_file, device, batch_size, out_dir) -> None:
     """Colorize image files or folders, writing one PNG per input under --out."""
     from harness.colorize_files import colorize_paths
-    from harness.experiment import resolve_device
-    from harness.models.registry import build_model, get_model_class
+    from harness.device import resolve_device
+    from harness.models.registry import build_model
 
-    params = {k: v for k, v in {"render_factor": render_factor, "weights": weights_file,
-                                "precision": precision}.items() if v is not None}
-    if no_post_process:
-        params["post_process"] = False
-    cls = get_model_class(model_name)
-    cls.preflight(cls.Params.model_validate(params))
-    model = build_model(model_name, params, resolve_device(device))
+    params = _settings(settings)
+    if weights_file is not None:
+        params["weights"] = weights_file
+    model = build_model(model_name, params, resolve_device(device))  # fetches missing weights first
     report = colorize_paths(list(inputs), out_dir, model, batch_size=batch_size)
     for src, reason in report.skipped:
         click.echo(f"skipped {src}: {reason}", err=True)
@@ -207,87 +189,21 @@ def colorize(inputs, model_name, render_factor, weights_file, no_post_process, p
 
 @cli.command("bench")
 @click.option("--model", "model_name", default="deoldify-artistic", show_default=True)
-@click.option("--render-factor", type=int, default=35, show_default=True)
-@click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--batch-size", type=int, default=4, show_default=True, help="Images per forward pass, as in a spec.")
 @click.option("--images", type=int, default=8, show_default=True)
 @click.option("--rounds", type=int, default=2, show_default=True, help="Timed rounds per side (best is kept).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--vs-upstream", is_flag=True, help="Also time upstream's one-image ColorizerFilter loop (fp32, same device).")
-def bench_command(model_name, render_factor, batch_size, precision, images, rounds, device, vs_upstream) -> None:
-    """Images/s of the DeOldify engine (end to end and model only), TFLOP/s, and the ratio to upstream."""
+@click.option("--vs-upstream", is_flag=True, help="Also time the upstream reference's one-image loop (same device).")
+def bench_command(model_name, settings, batch_size, images, rounds, device, vs_upstream) -> None:
+    """Images/s of a model (end to end and model only), TFLOP/s, and the ratio to upstream."""
     from harness.bench import bench
 
-    bench(model_name, render_factor, batch_size, precision, images, vs_upstream, device, rounds)
+    bench(model_name, _settings(settings), batch_size, images, vs_upstream, device, rounds)
 
 
-@cli.group()
-def data() -> None:
-    """Prepare and download datasets."""
-
-
-@data.command("prepare")
-@click.option("--spec", "spec_path", type=click.Path(path_type=Path), help="Prepare the dataset (every split) of this spec.")
-@click.option("--images", type=click.Path(path_type=Path), help="A folder of colour photos (or COCO images).")
-@click.option("--annotations", type=click.Path(path_type=Path), help="COCO instances JSON for --images.")
-@click.option("--split", default=None, help="Split name recorded in the manifest (with --images).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--progress/--no-progress", default=True)
-def data_prepare(spec_path, images, annotations, split, out, progress) -> None:
-    """Write color/ (originals), gray/ (luma PNGs) and manifest.csv under --out; re-runs skip finished files."""
-    from harness.data import build_dataset
-    from harness.data.prepare import prepare
-
-    if (spec_path is None) == (images is None):
-        raise HarnessError("Give either --spec SPEC or --images DIR.", hint="See `harness data prepare --help`.")
-    if spec_path is not None:
-        from harness.spec import load_spec
-
-        spec = load_spec(spec_path).spec
-        splits = list(spec.dataset.splits) if spec.dataset.source == "coco" else [None]
-        datasets = [build_dataset(spec.dataset, s) for s in splits]
-    elif annotations is not None:
-        from harness.spec import CocoData, CocoSplit
-
-        name = split or "all"
-        datasets = [build_dataset(CocoData(source="coco", images=images, annotations=annotations,
-                                           splits={name: CocoSplit()}), name)]
-    else:
-        from harness.spec import FolderData
-
-        ds = build_dataset(FolderData(source="folder", path=images))
-        ds.split = split
-        datasets = [ds]
-    counts = prepare(datasets, out, progress=progress)
-    click.echo(f"{out}: {counts['written']} written, {counts['skipped']} already done, {counts['failed']} failed "
-               f"(see manifest.csv).")
-
-
-@data.group("download")
-def data_download() -> None:
-    """Download public datasets."""
-
-
-@data_download.command("coco")
-@click.option("--split", type=click.Choice(["val2017", "train2017"]), default="val2017", show_default=True)
-@click.option("--annotations", is_flag=True, help="Also fetch annotations_trainval2017.zip.")
-@click.option("--ids", default=None, help="Comma-separated image ids: fetch only these images (by coco_url).")
-@click.option("--limit", type=int, default=None, help="Fetch only a seeded sample of this many images.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--dest", type=click.Path(path_type=Path), default=Path("data/coco"), show_default=True)
-def data_download_coco(split, annotations, ids, limit, seed, dest) -> None:
-    """COCO 2017 images (whole archive or a subset) and annotations, resumable and checksum-verified."""
-    from harness.data.coco_download import download_coco
-
-    id_list = None
-    if ids:
-        try:
-            id_list = [int(x) for x in ids.split(",") if x.strip()]
-        except ValueError:
-            raise HarnessError(f"--ids must be comma-separated integers, got '{ids}'.") from None
-    counts = download_coco(split, dest, annotations=annotations, ids=id_list, limit=limit, seed=seed)
-    click.echo(f"{dest}: {counts['images']} image file(s), {counts['annotation_files']} annotation file(s) "
-               f"extracted or fetched.")
+cli.add_command(weights)
+cli.add_command(data)
 
 
 def main(argv: list[str] | None = None) -> int:

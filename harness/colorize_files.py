@@ -15,6 +15,7 @@ from PIL import Image
 
 from harness.data.images import decode_rgb, to_gray
 from harness.errors import HarnessError, ImageError
+from harness.runner import colorize_safely
 
 
 @dataclass
@@ -43,10 +44,11 @@ def colorize_paths(inputs: Sequence[Path], out_dir: Path, model, *, batch_size: 
     """Colorize every readable image under `inputs` into `out_dir` as PNG."""
     from tqdm.auto import tqdm
 
-    from harness.runner import colorize_safely
-
     report = ColorizeReport()
     items = _inputs(inputs)
+    if not items:
+        raise HarnessError(f"No files to colorize in {', '.join(str(p) for p in inputs)}.",
+                           hint="Give image files, or folders that contain some.")
     for start in tqdm(range(0, len(items), batch_size), desc="colorize", unit="batch", disable=not progress):
         grays, targets = [], []
         for src, rel in items[start:start + batch_size]:

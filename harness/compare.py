@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError, did_you_mean
+from harness.metrics import ci_columns, higher_is_better
 
 BASELINE = "grayscale"
 COLUMNS = ["rank", "label", "model", "split", "value", "ci_low", "ci_high", "vs_baseline", "overlap", "run_id"]
@@ -40,12 +41,10 @@ def _column(runs: pd.DataFrame, name: str | None) -> pd.Series:
 def rank(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Sweep points ordered best first by `metric`, with CI, difference to baseline and overlap flags.
 
-    Columns: rank, label, model, split, value, ci_low, ci_high (from `<base>_ci95_low/high`
-    when `metric` is `<base>_mean`, else NaN), vs_baseline, overlap (this row's CI overlaps
-    the next row's), run_id. NaN values rank last; ties are broken by label.
+    Columns: rank, label, model, split, value, ci_low, ci_high (the metric's CI columns,
+    `ci_columns`, else NaN), vs_baseline, overlap (this row's CI overlaps the next row's),
+    run_id. NaN values rank last; ties are broken by label.
     """
-    from harness.metrics import higher_is_better
-
     if runs.empty:
         raise HarnessError("There are no finished sweep-point runs to compare.", hint="Run `harness run SPEC` first.")
     if metric not in runs.columns:
@@ -57,14 +56,14 @@ def rank(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
         raise HarnessError(f"Metric '{metric}' has no better direction (higher is not better, nor lower), "
                            "so it cannot rank runs.",
                            hint="Rank by a mean, a percentile or cf_delta, e.g. --metric psnr_mean.")
-    base = metric.removesuffix("_mean") if metric.endswith("_mean") else None
+    low, high = ci_columns(metric) or (None, None)
     split = runs["split"] if "split" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
     table = pd.DataFrame({
         "label": runs["label"].astype(object), "model": runs["model"].astype(object),
         "split": split.astype(object).where(split.notna(), None),
         "value": _column(runs, metric),
-        "ci_low": _column(runs, base and f"{base}_ci95_low"),
-        "ci_high": _column(runs, base and f"{base}_ci95_high"),
+        "ci_low": _column(runs, low),
+        "ci_high": _column(runs, high),
         "run_id": runs["run_id"].astype(str),
     })
     split_key = table["split"].map(lambda s: "" if s is None else str(s))
@@ -95,6 +94,14 @@ def _cells(table: pd.DataFrame) -> list[list[str]]:
 
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def format_failed(failed: list[tuple[str, str]]) -> str:
+    """The sweep points that have no finished run to rank, with why."""
+    if not failed:
+        return ""
+    return "\n".join([f"Not ranked: {len(failed)} point(s) failed in this sweep:"]
+                     + [f"  {label}: {reason}" for label, reason in failed])
 
 
 def format_ranking(table: pd.DataFrame, fmt: Literal["table", "csv", "markdown"], metric: str) -> str:

@@ -1,23 +1,30 @@
 """Run a whole spec: expand the sweep, skip what is already done, evaluate the rest, track it.
 
-This is the glue between `spec`, `data`, `models`, `runner` and `tracking`. A sweep
-point whose model cannot start (missing weights, say) fails fast with the reason while
-the other points run; the caller turns the outcome into an exit code.
+This is the glue between `spec`, `data`, `models`, `runner` and the tracking modules. Every
+model's and metric's weights are resolved before any work, once each; a sweep point whose
+model or metric cannot start (missing weights, say) fails fast with the reason while the
+other points run; the caller turns the outcome into an exit code.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, runner
+from harness.data import Dataset, build_dataset
+from harness.device import device_type, numerics, resolve_device
 from harness.errors import HarnessError
+from harness.models.registry import get_model_class
+from harness.resume import close_dead_sweeps, reusable, run_key
+from harness.runs import load_sweep
+from harness.scoring import resolve_impl
 from harness.spec import LoadedSpec, SweepPoint, load_spec
+from harness.sweep_log import adopt, finish_sweep, git_commit, log_point, set_children, start_point, start_sweep
+from harness.tracking import Tracker, quiet_mlflow
+from harness.weights import file_sha256
 
 #: Bump when a change to scoring makes old runs incomparable: their run keys then differ.
 SCORING_VERSION = 1
@@ -45,31 +52,37 @@ class Outcome:
         return 1 if any(p.status == "failed" for p in self.points) else 0
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; an absent CUDA device is an error."""
-    if device == "cpu":
-        return device
-    try:
-        import torch
+@dataclass
+class Ready:
+    """Whether something with weights can run: the sha256 of its weights (None without), or why not."""
 
-        has_cuda = torch.cuda.is_available()
-        count = torch.cuda.device_count() if has_cuda else 0
-    except ImportError:
-        has_cuda, count = False, 0
-    if device == "auto":
-        return "cuda" if has_cuda else "cpu"
-    index = int(device.split(":")[1]) if ":" in device else 0
-    if not has_cuda or index >= count:
-        raise HarnessError(f"Spec asks for device '{device}' but {count} CUDA device(s) are visible.",
-                           hint="Use device: auto or cpu, or run on a machine with that GPU.")
-    return device
+    sha256: str | None = None
+    error: str | None = None
 
 
-def run_key(point: SweepPoint, fingerprint: str, metrics: list[str], weights_sha: str | None) -> str:
-    """What a finished run must match to be reused instead of redone."""
-    blob = json.dumps({"point": point.identity(), "data": fingerprint, "metrics": sorted(metrics),
-                       "weights": weights_sha, "scoring": SCORING_VERSION}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+@dataclass
+class Sweep:
+    """What every point of one `harness run` shares."""
+
+    loaded: LoadedSpec
+    device: str
+    impl: str
+    tracker: Tracker
+    parent: str
+    datasets: dict[str | None, Dataset]
+    models: dict[tuple, Ready]  # (model, weights param) -> readiness
+    metrics: Ready  # all metrics' weights together
+    force: bool = False
+    progress: bool = True
+
+    def identity(self, point: SweepPoint, weights_sha: str | None) -> dict[str, Any]:
+        """Everything that changes a point's numbers; its hash is the run key (see the README)."""
+        spec = self.loaded.spec
+        return {"point": point.identity(), "data": self.datasets[point.split].fingerprint,
+                "seed": getattr(spec.dataset, "seed", 0), "metrics": [m.identity() for m in self.loaded.metrics],
+                "metric_weights": self.metrics.sha256, "weights": weights_sha, "scoring": SCORING_VERSION,
+                "device": device_type(self.device), "numerics": numerics(self.device), "metrics_impl": self.impl,
+                "batch_size": spec.batch_size}
 
 
 def _say(message: str) -> None:
@@ -79,48 +92,47 @@ def _say(message: str) -> None:
 def run_experiment(spec_path: str | Path, *, tracking_uri: str | None = None, force: bool = False,
                    progress: bool = True, loaded: LoadedSpec | None = None) -> Outcome:
     """Run every sweep point of a spec into MLflow; see the module docstring."""
-    from harness.data import build_dataset
-    from harness.models.registry import get_model_class
-    from harness.runner import evaluate
-    from harness.tracking import Tracker, quiet_mlflow
-
     loaded = loaded or load_spec(spec_path)
     spec = loaded.spec
     device = resolve_device(spec.device)
-    datasets = {split: _dataset(build_dataset, spec, split) for split in dict.fromkeys(p.split for p in loaded.points)}
-    ready = _preflight_all(loaded.points, get_model_class)
+    datasets = {split: _dataset(spec, split) for split in dict.fromkeys(p.split for p in loaded.points)}
+    models = _preflight_models(loaded.points)
+    metrics = _preflight_metrics(loaded)
     with quiet_mlflow():
         tracker = Tracker(spec.name, tracking_uri)
+        for run_id in close_dead_sweeps(tracker):
+            _say(f"[cleanup] sweep run {run_id} was left RUNNING by a killed process; marked KILLED")
         points_dump = [{"label": p.label, "model": p.model, "params": p.resolved, "split": p.split}
                        for p in loaded.points]
-        parent = tracker.start_sweep(loaded.path, spec.model_dump(mode="json"), points_dump)
+        parent = start_sweep(tracker, loaded.path, spec.model_dump(mode="json"), points_dump)
+    sweep = Sweep(loaded, device, resolve_impl(spec.metrics_impl, device), tracker, parent, datasets, models,
+                  metrics, force, progress)
     outcomes: list[PointOutcome] = []
     children: list[str] = []
     status = "FINISHED"
     try:
         for point in loaded.points:
-            outcome = _run_point(point, loaded, device, tracker, parent, datasets[point.split], force, progress,
-                                 get_model_class, evaluate, ready)
+            outcome = _run_point(sweep, point)
             outcomes.append(outcome)
             if outcome.run_id:
                 children.append(outcome.run_id)
-                tracker.set_children(parent, children)
+                set_children(tracker, parent, children)
             _say(_describe(outcome))
     except BaseException:
         status = "KILLED"
         raise
     finally:
         with quiet_mlflow():
-            runs = tracker.load_runs() if status == "FINISHED" else None
-            if any(o.status == "failed" for o in outcomes) and status == "FINISHED":
+            runs = load_sweep(tracker, failures=False).runs if status == "FINISHED" else None
+            if status == "FINISHED" and any(o.status == "failed" for o in outcomes):
                 status = "FAILED"
-            tracker.finish_sweep(parent, status, runs, outcomes=[
+            finish_sweep(tracker, parent, status, runs, [
                 {"label": o.point.label, "status": o.status, "run_id": o.run_id, "message": o.message}
                 for o in outcomes])
     return Outcome(parent_run_id=parent, points=outcomes, tracking_uri=tracker.uri)
 
 
-def _dataset(build_dataset, spec, split):
+def _dataset(spec, split: str | None) -> Dataset:
     dataset = build_dataset(spec.dataset, split)
     if len(dataset) == 0:
         raise HarnessError(f"Dataset{' split ' + split if split else ''} selects no images.",
@@ -128,89 +140,88 @@ def _dataset(build_dataset, spec, split):
     return dataset
 
 
-@dataclass
-class _Ready:
-    """What a model needs before it can run: its weights (and their hash) or why it cannot."""
-    weights: Path | None = None
-    sha256: str | None = None
-    error: str | None = None
+def _ready(what: str, check) -> Ready:
+    try:
+        weights = check()
+    except HarnessError as exc:
+        _say(f"[failed] {what}: {exc}")
+        return Ready(error=str(exc))
+    return Ready(sha256=file_sha256(Path(weights)) if weights is not None else None)
 
 
-def _preflight_all(points: list[SweepPoint], get_model_class) -> dict[tuple, _Ready]:
-    """Resolve (fetching where allowed) the weights of every point before any work starts.
+def _model_key(point: SweepPoint) -> tuple:
+    return point.model, str(getattr(point.params, "weights", None))
+
+
+def _preflight_models(points: list[SweepPoint]) -> dict[tuple, Ready]:
+    """Resolve (fetching where allowed) the weights of every model before any work starts.
 
     Each distinct model and weights setting is resolved once, so an unreachable download
     is tried once per model, not once per sweep point, and a point that cannot run is
     known before the others spend their time.
     """
-    from harness.weights import file_sha256
-
-    ready: dict[tuple, _Ready] = {}
+    ready: dict[tuple, Ready] = {}
     for point in points:
-        cls = get_model_class(point.model)
-        params = cls.Params.model_validate(point.resolved)
-        key = _ready_key(point)
-        if key in ready:
-            continue
-        try:
-            weights = cls.preflight(params)
-        except HarnessError as exc:
-            ready[key] = _Ready(error=str(exc))
-            _say(f"[failed] {point.model}: {exc}")
-            continue
-        ready[key] = _Ready(weights, file_sha256(Path(weights)) if weights is not None else None)
+        if _model_key(point) not in ready:
+            cls = get_model_class(point.model)
+            ready[_model_key(point)] = _ready(point.model, lambda: cls.preflight(point.params))
     return ready
 
 
-def _ready_key(point: SweepPoint) -> tuple:
-    return point.model, str(point.resolved.get("weights"))
+def _preflight_metrics(loaded: LoadedSpec) -> Ready:
+    """The weights of every chosen metric, resolved once for the sweep; one missing fails every point."""
+    digests: dict[str, str | None] = {}
+    for choice in loaded.metrics:
+        state = _ready(f"metric {choice.name}", lambda: choice.metric.preflight(choice.params))
+        if state.error is not None:
+            return state
+        digests[choice.name] = state.sha256
+    return Ready(sha256=",".join(f"{k}={v}" for k, v in digests.items() if v) or None)
 
 
-def _run_point(point, loaded, device, tracker, parent, dataset, force, progress,
-               get_model_class, evaluate, ready: dict[tuple, _Ready]) -> PointOutcome:
-    spec = loaded.spec
-    cls = get_model_class(point.model)
-    params = cls.Params.model_validate(point.resolved)
-    state = ready[_ready_key(point)]
-    if state.error is not None:
-        return PointOutcome(point, "failed", message=state.error, reported=True)
-    weights_sha = state.sha256
-    key = run_key(point, dataset.fingerprint, spec.metrics, weights_sha)
-    if not force:
-        reused = tracker.reuse_or_clear(key)
+def _run_point(sweep: Sweep, point: SweepPoint) -> PointOutcome:
+    model_state = sweep.models[_model_key(point)]
+    for state in (model_state, sweep.metrics):
+        if state.error is not None:
+            return PointOutcome(point, "failed", message=state.error, reported=True)
+    identity = sweep.identity(point, model_state.sha256)
+    key = run_key(identity)
+    tracker, spec = sweep.tracker, sweep.loaded.spec
+    if not sweep.force:
+        reused = reusable(tracker, key)
         if reused:
+            adopt(tracker, reused, sweep.parent)
             return PointOutcome(point, "reused", reused)
-    from harness.runner import metrics_impl
-
-    model = cls(params, device=device)
-    impl = metrics_impl(spec.metrics_impl, device)
-    run_params: dict[str, Any] = {
+    dataset = sweep.datasets[point.split]
+    try:
+        model = get_model_class(point.model)(point.params, device=sweep.device)
+    except HarnessError as exc:  # e.g. a weights file that does not fit: this point fails, the others run
+        return PointOutcome(point, "failed", message=str(exc))
+    seed = getattr(spec.dataset, "seed", 0)
+    params: dict[str, Any] = {
         "model": point.model, "label": point.label, **point.resolved,
         **{f"dataset.{k}": v for k, v in dataset.info.items()}, "dataset.split": point.split,
-        "dataset.fingerprint": dataset.fingerprint[:16], "seed": getattr(spec.dataset, "seed", 0),
-        "metrics": ",".join(spec.metrics), "batch_size": spec.batch_size, "harness_version": __version__,
-        "weights_sha256": weights_sha, **model.describe(), "device": device, "metrics_impl": impl,
+        "dataset.fingerprint": dataset.fingerprint[:16], "seed": seed,
+        "metrics": ",".join(m.label() for m in sweep.loaded.metrics), "batch_size": spec.batch_size,
+        "harness_version": __version__, "git_commit": git_commit() or "unknown", "weights_sha256": model_state.sha256,
+        "device": sweep.device, "metrics_impl": sweep.impl, **numerics(sweep.device), **model.describe(),
     }
-    from harness.tracking import git_commit
-
-    run_params["git_commit"] = git_commit() or "unknown"
-    run_id = tracker.start_point(parent, key, point, run_params)
+    run_id = start_point(tracker, sweep.parent, key, point, params, identity)
     try:
-        result = evaluate(dataset, model, spec.metrics, label=point.label, batch_size=spec.batch_size,
-                          grid_count=spec.grids.count, seed=getattr(spec.dataset, "seed", 0), progress=progress,
-                          impl=impl, workers=spec.workers)
-        logging_start = time.perf_counter()
-        tracker.log_point(run_id, result, dataset)
-        tracker.log_metrics(run_id, {"seconds_logging": time.perf_counter() - logging_start})
+        result = runner.evaluate(dataset, model, sweep.loaded.metrics, label=point.label, batch_size=spec.batch_size,
+                          grid_count=spec.grids.count, seed=seed, progress=sweep.progress, impl=sweep.impl,
+                          workers=spec.workers)
+        tracker.log_params(run_id, model.describe_run())  # known only now: the batch actually used ...
+        log_point(tracker, run_id, result, dataset)
     except HarnessError as exc:
-        tracker.end_point(run_id, "FAILED")
+        tracker.end_run(run_id, "FAILED")
         return PointOutcome(point, "failed", run_id=None, message=str(exc))
     except BaseException:
-        tracker.end_point(run_id, "KILLED")
+        tracker.end_run(run_id, "KILLED")
         raise
     finally:
         model.close()
-    tracker.end_point(run_id, "FINISHED")
+    tracker.end_run(run_id, "FINISHED")
     return PointOutcome(point, "done", run_id, summary=result.summary)
 
 

@@ -3,6 +3,8 @@
 A spec names a dataset, the models with their parameters, the metrics and how to run.
 Any list-valued model parameter is a sweep axis; so are the dataset's splits (COCO).
 Every error names the spec file, the YAML line and the key path, with a suggestion.
+Model parameters and metric options are validated here, once, against each model's and
+metric's own `Params`; a sweep point carries the validated object from then on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import HarnessError, did_you_mean
+from harness.metrics import MetricChoice, get_metric, metric_names
+from harness.models.registry import get_model_class, model_names
 from harness.yamlio import YamlDoc, format_loc, load_yaml
 
 DEFAULT_METRICS = ["psnr", "ssim", "colorfulness", "delta_e"]
@@ -81,13 +85,24 @@ class ModelEntry(BaseModel):
         return dict(self.model_extra or {})
 
 
+class MetricEntry(BaseModel):
+    """A metric with options: `{name: lpips, net: vgg}` (a bare name takes the defaults)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class Spec(_Strict):
     name: str = Field(min_length=1, description="MLflow experiment name.")
     dataset: DatasetSpec
     models: list[ModelEntry] = Field(min_length=1)
-    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
+    metrics: list[str | MetricEntry] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     grids: GridSpec = Field(default_factory=GridSpec)
-    batch_size: int = Field(8, ge=1, le=4096)
+    batch_size: int = Field(8, ge=1, le=4096, description="Images per model call: one forward pass of a network.")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     metrics_impl: Literal["auto", "skimage", "torch"] = Field(
         "auto", description="Scoring implementation: torch on the model's device, or the scikit-image reference.")
@@ -95,21 +110,27 @@ class Spec(_Strict):
 
     @field_validator("metrics")
     @classmethod
-    def _unique_metrics(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
+    def _unique_metrics(cls, value: list[str | MetricEntry]) -> list[str | MetricEntry]:
+        names = [m if isinstance(m, str) else m.name for m in value]
+        if len(set(names)) != len(names):
             raise ValueError("metrics are listed more than once")
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SweepPoint:
-    """One cell of the sweep: a model with concrete parameters on one split."""
+    """One cell of the sweep: a model with validated parameters on one split."""
 
     model: str
-    params: dict[str, Any]  # as written in the spec (one value per axis)
-    resolved: dict[str, Any]  # every model parameter, defaults included (JSON-safe)
+    written: dict[str, Any]  # as written in the spec (one value per axis)
+    params: BaseModel  # every model parameter, validated, defaults included
     split: str | None = None
     label: str = field(default="")
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        """Every model parameter, defaults included (JSON-safe)."""
+        return self.params.model_dump(mode="json")
 
     def identity(self) -> dict[str, Any]:
         """What makes this point this point (model, resolved params, split): feeds the run key."""
@@ -121,6 +142,7 @@ class LoadedSpec:
     spec: Spec
     doc: YamlDoc
     points: list[SweepPoint]
+    metrics: list[MetricChoice]
 
     @property
     def path(self) -> Path:
@@ -174,10 +196,8 @@ def _pydantic_error(doc: YamlDoc, exc: ValidationError) -> HarnessError:
     return _error(doc, loc, f"{err['msg']} (got {err.get('input')!r}).")
 
 
-def _expand_model(doc: YamlDoc, index: int, entry: ModelEntry) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """[(params as written, resolved params)] for every combination of the entry's axes."""
-    from harness.models.registry import get_model_class, model_names
-
+def _expand_model(doc: YamlDoc, index: int, entry: ModelEntry) -> list[tuple[dict[str, Any], BaseModel]]:
+    """[(params as written, validated params)] for every combination of the entry's axes."""
     loc = ("models", index)
     try:
         cls = get_model_class(entry.name)
@@ -201,7 +221,7 @@ def _expand_model(doc: YamlDoc, index: int, entry: ModelEntry) -> list[tuple[dic
     for values in itertools.product(*(vals for _, vals in axes)):
         written = dict(zip((k for k, _ in axes), values))
         try:
-            resolved = cls.Params.model_validate(written).model_dump(mode="json")
+            resolved = cls.Params.model_validate(written)
         except ValidationError as exc:
             err = exc.errors()[0]
             key = err["loc"][0] if err["loc"] else None
@@ -238,14 +258,28 @@ def expand(spec: Spec, doc: YamlDoc) -> list[SweepPoint]:
     return points
 
 
-def _check_metrics(doc: YamlDoc, spec: Spec) -> None:
-    from harness.metrics import metric_names
-
+def _check_metrics(doc: YamlDoc, spec: Spec) -> list[MetricChoice]:
+    """Each metric entry as a validated choice; unknown names and bad options name their line."""
     known = metric_names()
-    for i, name in enumerate(spec.metrics):
+    chosen = []
+    for i, entry in enumerate(spec.metrics):
+        name, options = (entry, {}) if isinstance(entry, str) else (entry.name, entry.options)
+        loc = ("metrics", i) if isinstance(entry, str) else ("metrics", i, "name")
         if name not in known:
-            raise _error(doc, ("metrics", i), f"unknown metric '{name}'.{did_you_mean(name, known)}",
+            raise _error(doc, loc, f"unknown metric '{name}'.{did_you_mean(name, known)}",
                          hint=f"Known metrics: {', '.join(known)}.")
+        fields = get_metric(name).Params.model_fields
+        for key in options:
+            if key not in fields:
+                raise _error(doc, ("metrics", i, key), f"unknown option '{key}' for metric '{name}'."
+                             f"{did_you_mean(key, fields)}", hint=f"Options of '{name}': {', '.join(fields) or 'none'}.")
+        try:
+            chosen.append(MetricChoice.parse(name, options))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            sub = ("metrics", i) + ((err["loc"][0],) if err["loc"] else ())
+            raise _error(doc, sub, f"{err['msg']} (got {err.get('input')!r}).") from None
+    return chosen
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
@@ -258,5 +292,5 @@ def load_spec(path: str | Path) -> LoadedSpec:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
         raise _pydantic_error(doc, exc) from None
-    _check_metrics(doc, spec)
-    return LoadedSpec(spec=spec, doc=doc, points=expand(spec, doc))
+    metrics = _check_metrics(doc, spec)
+    return LoadedSpec(spec=spec, doc=doc, points=expand(spec, doc), metrics=metrics)

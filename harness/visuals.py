@@ -16,6 +16,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from harness.metrics import ci_columns, higher_is_better
+
 #: Grid layout in pixels: height of the column-title strip and of each row's header strip,
 #: and the gap around columns and below rows.
 HEADER = 18
@@ -52,8 +54,6 @@ def select_grid_ids(rows: pd.DataFrame, count: int, by: str = "psnr") -> list[tu
     Ties are broken by image_id so the choice is reproducible. Returns (image_id, tag)
     pairs ordered best, median, worst; [] when nothing qualifies or `by` is not a column.
     """
-    from harness.metrics import higher_is_better
-
     if count <= 0 or by not in rows.columns or "status" not in rows.columns:
         return []
     values = pd.to_numeric(rows[by], errors="coerce")
@@ -147,19 +147,16 @@ def distribution_plot(values: pd.Series | Sequence[float], metric: str, *, title
 
 def comparison_plot(runs: pd.DataFrame, metric: str) -> Figure:
     """Horizontal bars of each sweep point's `metric`, best at the top, with 95% CI error bars
-    when `metric` is `<base>_mean` and `<base>_ci95_low/high` columns are there.
+    when the metric has CI columns (`ci_columns`) and they are there.
 
     Points without a value are left out. Labels need not be unique: bars sit at their own
     positions, so two points with the same label do not collapse into one.
     """
-    from harness.metrics import higher_is_better
-
     data = runs.assign(_value=pd.to_numeric(runs[metric], errors="coerce")).dropna(subset=["_value"])
     # barh draws the first row at the bottom: worst first puts the best on top.
     data = data.sort_values(["_value", "label"], ascending=[higher_is_better(metric) is not False, True],
                             kind="mergesort")
-    base = metric.removesuffix("_mean") if metric.endswith("_mean") else None
-    lo, hi = (f"{base}_ci95_low", f"{base}_ci95_high") if base else ("", "")
+    lo, hi = ci_columns(metric) or ("", "")
     fig = Figure(figsize=(7, 0.45 * max(len(data), 2) + 1.4))
     ax = fig.subplots()
     xerr = None
@@ -172,6 +169,22 @@ def comparison_plot(runs: pd.DataFrame, metric: str) -> Figure:
     ax.set_yticks(pos, data["label"].astype(str).tolist())
     ax.set_xlabel(metric + (" (95% CI)" if xerr is not None else ""))
     ax.set_title(f"{metric} by sweep point")
+    fig.tight_layout()
+    return fig
+
+
+def category_plot(rows: pd.DataFrame, metric: str = "psnr") -> Figure:
+    """Bar chart of `metric` per COCO supercategory (the `supercategories` column, ';'-joined),
+    over the scored images containing each, with 95% bootstrap CIs (seaborn)."""
+    import seaborn as sns
+
+    ok = rows[(rows["status"] == "ok") & rows["supercategories"].fillna("").ne("")]
+    long = ok.assign(supercategory=ok["supercategories"].str.split(";")).explode("supercategory")
+    order = long.groupby("supercategory")[metric].mean().sort_values(ascending=False).index.tolist()
+    fig = Figure(figsize=(7, 0.4 * max(len(order), 3) + 1.2))
+    ax = fig.subplots()
+    sns.barplot(data=long, x=metric, y="supercategory", order=order, errorbar=("ci", 95), seed=0, ax=ax)
+    ax.set_title(f"{metric} by COCO supercategory (95% CI)")
     fig.tight_layout()
     return fig
 

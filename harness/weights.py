@@ -1,16 +1,17 @@
-"""The official DeOldify generator weights: where they come from, where they are cached.
+"""Official weights files: where they come from, where they are cached, whether they are intact.
+
+One mechanism for every file the harness downloads to run a model or a metric: a
+`WeightsFile` says what the file is (its catalogue name, file name, URLs, expected size
+and sha256); the tables that list them are the model variants (`models/variants.py`) and
+the metrics' own; `weights_catalog` joins them by name for `harness weights`.
 
 Cache: `$HARNESS_HOME/weights` (default `~/.cache/harness/weights`). A run fetches missing
-weights on first use unless `HARNESS_OFFLINE=1`; when it cannot, it fails before any work
-with the file name, the URLs, the cache path and the command to run.
+files on first use unless `HARNESS_OFFLINE=1`; when it cannot, it fails before any work
+with the file name, the URLs, the cache path and the command to run. A cached file whose
+sha256 differs from the expected value (a corrupt or swapped file) is refused before use.
 
 `HARNESS_WEIGHTS_BASE_URL` replaces every URL with `{base}/{filename}`: for a mirror, or a
 server inside an air-gapped network holding the same files.
-
-The expected sizes and sha256 digests below come from third-party reports (mirrors and
-user posts), not from the DeOldify authors: treat them as unverified until a download
-confirms them. A mismatch is an error that names both the expected and the actual value,
-so a wrong reference value is easy to spot and correct here.
 """
 
 from __future__ import annotations
@@ -19,36 +20,29 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.errors import HarnessError, unknown_name
-
-HF = "https://huggingface.co/spensercai/DeOldify/resolve/main"
+from harness.download import DownloadError, download, file_digest
+from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """One official weights file: the model it serves, its name, URLs (primary first) and expected facts."""
+    """One official weights file.
 
-    model: str
+    `sha256` is the full digest, or a prefix of one (some projects publish only the first
+    8 hex digits, in the file name); None when nothing is published. `source` says where the
+    expected values come from, for the messages when they do not match.
+    """
+
+    name: str  # catalogue name: what `harness weights fetch NAME` takes (a model's or metric's name)
     filename: str
     urls: tuple[str, ...]
-    size: int | None
-    sha256: str | None
+    size: int | None = None
+    sha256: str | None = None
+    source: str = "third-party reports, unverified"
 
-
-OFFICIAL: dict[str, WeightsFile] = {
-    "deoldify-artistic": WeightsFile(
-        "deoldify-artistic", "ColorizeArtistic_gen.pth",
-        ("https://data.deepai.org/deoldify/ColorizeArtistic_gen.pth", f"{HF}/ColorizeArtistic_gen.pth"),
-        255_144_681, "3f750246fa220529323b85a8905f9b49c0e5d427099185334d048fb5b5e22477"),
-    "deoldify-stable": WeightsFile(  # dl=1: dl=0 answers with Dropbox's HTML preview page
-        "deoldify-stable", "ColorizeStable_gen.pth",
-        ("https://www.dropbox.com/s/axsd2g85uyixaho/ColorizeStable_gen.pth?dl=1", f"{HF}/ColorizeStable_gen.pth"),
-        874_066_230, "ca9cd7f43fb8b222c9a70f7b292e305a000694b0ff9d2ae4a6747b1a2e1ee5af"),
-    "deoldify-video": WeightsFile(
-        "deoldify-video", "ColorizeVideo_gen.pth",
-        ("https://data.deepai.org/deoldify/ColorizeVideo_gen.pth", f"{HF}/ColorizeVideo_gen.pth"),
-        874_066_230, None),
-}
+    def matches(self, digest: str) -> bool:
+        """Whether a file's sha256 agrees with the expected digest (or prefix)."""
+        return self.sha256 is None or digest.lower().startswith(self.sha256.lower())
 
 
 class WeightsUnavailable(HarnessError):
@@ -70,81 +64,97 @@ def offline() -> bool:
     return os.environ.get("HARNESS_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
-def entry(model: str) -> WeightsFile:
-    """The official file of `model`, with URLs replaced when `HARNESS_WEIGHTS_BASE_URL` is set."""
-    try:
-        item = OFFICIAL[model]
-    except KeyError:
-        raise unknown_name("model with official weights", model, OFFICIAL) from None
+def mirrored(item: WeightsFile) -> WeightsFile:
+    """`item` with its URLs replaced when `HARNESS_WEIGHTS_BASE_URL` is set."""
     base = os.environ.get("HARNESS_WEIGHTS_BASE_URL", "").strip()
     if base:
         return replace(item, urls=(f"{base.rstrip('/')}/{item.filename}",))
     return item
 
 
-def cached_path(model: str) -> Path:
-    """Where the official file of `model` is (or would be) cached."""
-    return cache_dir() / entry(model).filename
+def cached_path(item: WeightsFile) -> Path:
+    """Where `item` is (or would be) cached."""
+    return cache_dir() / item.filename
+
+
+HAND_PLACED_HINT = ("or place the file by hand: copy it to the cache path above, or point the model at it "
+                    "(`weights: PATH` in a spec, `--weights PATH` on the command line).")
 
 
 def _unavailable(item: WeightsFile, why: str, *, mismatch: bool = False) -> WeightsUnavailable:
-    path = cache_dir() / item.filename
+    item = mirrored(item)
     urls = "\n  ".join(item.urls)
-    note = (" The expected size/sha256 are third-party values: if you trust this copy, report the actual "
-            "value so harness/weights.py can be corrected." if mismatch else "")
+    note = (f" The expected size/sha256 come from {item.source}: if you trust this copy, report the actual "
+            "value so the table can be corrected." if mismatch else "")
     return WeightsUnavailable(
-        f"Weights for {item.model} ({item.filename}) are not available: {why}\n"
-        f"URLs:\n  {urls}\nCache path: {path}{note}",
-        hint=f"Run `harness weights fetch {item.model}` where the network is reachable (HARNESS_OFFLINE unset), "
-             f"or place the file by hand: copy {item.filename} to {path}, or set the model's `weights:` "
-             f"parameter in the spec to its path.")
+        f"Weights for {item.name} ({item.filename}) are not available: {why}\n"
+        f"URLs:\n  {urls}\nCache path: {cached_path(item)}{note}",
+        hint=f"Run `harness weights fetch {item.name}` where the network is reachable (HARNESS_OFFLINE unset), "
+             + HAND_PLACED_HINT)
 
 
 def _download(item: WeightsFile, *, progress: bool) -> Path:
-    from harness.download import DownloadError, download
-
-    path = cache_dir() / item.filename
+    item = mirrored(item)
+    path = cached_path(item)
     try:
         download(item.urls, path, sha256=item.sha256, size=item.size, progress=progress)
     except DownloadError as exc:
         raise _unavailable(item, exc.message, mismatch="mismatch" in exc.message) from None
-    if item.sha256:  # download just verified it: remember without hashing the file again
-        st = path.stat()
-        _write_sidecar(path, f"{st.st_size} {st.st_mtime_ns}", item.sha256.lower())
-    else:
-        file_sha256(path)
+    file_sha256(path)  # remember the digest beside the file, so later runs need not hash it again
     return path
 
 
-def fetch(model: str, *, force: bool = False, progress: bool = True) -> Path:
-    """Download the official file of `model` into the cache, verifying size and sha256 where known.
+def verify_cached(item: WeightsFile, path: Path) -> None:
+    """Refuse a cached file whose sha256 differs from the expected one (corrupt, truncated or swapped)."""
+    digest = file_sha256(path)
+    if not item.matches(digest):
+        raise WeightsUnavailable(
+            f"The cached weights for {item.name} ({path}) are not the official file: sha256 {digest}, expected "
+            f"{item.sha256} (from {item.source}). The file is corrupt, truncated or another model's.",
+            hint=f"Delete it and run `harness weights fetch {item.name} --force`; if you trust this copy, "
+                 "point the model at it explicitly (`weights: PATH` / `--weights PATH`).")
 
-    An already cached file is kept unless `force`. Refused when `offline()`.
+
+def fetch(item: WeightsFile, *, force: bool = False, progress: bool = True) -> Path:
+    """Download `item` into the cache, verifying size and sha256 where known.
+
+    An intact cached file is kept unless `force`. Refused when `offline()`.
     """
-    item = entry(model)
-    path = cache_dir() / item.filename
+    path = cached_path(item)
     if path.is_file() and not force:
+        verify_cached(item, path)
         return path
     if offline():
         raise _unavailable(item, "HARNESS_OFFLINE is set, so nothing is downloaded.")
     return _download(item, progress=progress)
 
 
-def ensure_weights(model: str, *, fetch: bool = True, progress: bool = True) -> Path:
-    """The cached official file of `model`, downloaded first when missing and `fetch` and not offline.
+def ensure(item: WeightsFile, *, fetch: bool = True, progress: bool = True) -> Path:
+    """The verified cached file of `item`, downloaded first when missing and `fetch` and not offline.
 
     Otherwise (or when the download fails) `WeightsUnavailable`, naming the file, URLs,
     cache path, the fetch command and how to place the file by hand.
     """
-    item = entry(model)
-    path = cache_dir() / item.filename
+    path = cached_path(item)
     if path.is_file():
+        verify_cached(item, path)
         return path
     if offline():
         raise _unavailable(item, "it is not in the cache and HARNESS_OFFLINE is set.")
     if not fetch:
         raise _unavailable(item, "it is not in the cache and fetching was not allowed.")
     return _download(item, progress=progress)
+
+
+def explicit(path: Path, owner: str) -> Path:
+    """A weights file the user named (`weights:` / `--weights`): it must exist; it is not checked
+    against the official digest (it may be fine-tuned), but its sha256 is logged with the run."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise HarnessError(f"Weights file '{path}' for {owner} does not exist.",
+                           hint="Fix the weights path, or leave it out to use the official weights "
+                                f"(`harness weights fetch {owner}`).")
+    return path
 
 
 def _sidecar(path: Path) -> Path:
@@ -163,8 +173,6 @@ def file_sha256(path: str | Path) -> str:
 
     The sidecar is trusted only while the file's size and mtime match it; any change re-hashes.
     """
-    from harness.download import file_digest
-
     path = Path(path)
     st = path.stat()
     stamp = f"{st.st_size} {st.st_mtime_ns}"
@@ -179,25 +187,21 @@ def file_sha256(path: str | Path) -> str:
     return digest
 
 
-def status() -> list[dict]:
-    """One row per official model: cached or not, where, size on disk vs expected, sha256 check.
+def status(item: WeightsFile) -> dict:
+    """Cached or not, where, size on disk vs expected, and the sha256 verdict of one file.
 
-    `sha256` is 'verified' (matches the reference), 'MISMATCH', 'unknown' (no reference
-    digest; `sha256_actual` still shows it) or 'not cached'.
+    `sha256` is 'verified' (matches the expected digest or prefix), 'MISMATCH', 'unknown'
+    (nothing to compare with; `sha256_actual` still shows it) or 'not cached'.
     """
-    rows = []
-    for model in OFFICIAL:
-        item = entry(model)
-        path = cache_dir() / item.filename
-        cached = path.is_file()
-        actual = file_sha256(path) if cached else None
-        if not cached:
-            verdict = "not cached"
-        elif item.sha256 is None:
-            verdict = "unknown"
-        else:
-            verdict = "verified" if actual == item.sha256.lower() else "MISMATCH"
-        rows.append({"model": model, "filename": item.filename, "cached": cached, "path": str(path),
-                     "size_on_disk": path.stat().st_size if cached else None, "expected_size": item.size,
-                     "sha256": verdict, "sha256_actual": actual})
-    return rows
+    path = cached_path(item)
+    cached = path.is_file()
+    actual = file_sha256(path) if cached else None
+    if actual is None:
+        verdict = "not cached"
+    elif item.sha256 is None:
+        verdict = "unknown"
+    else:
+        verdict = "verified" if item.matches(actual) else "MISMATCH"
+    return {"name": item.name, "filename": item.filename, "cached": cached, "path": str(path),
+            "size_on_disk": path.stat().st_size if cached else None, "expected_size": item.size,
+            "sha256": verdict, "sha256_actual": actual}

@@ -2,13 +2,15 @@
 
 They exercise the registry, sweep expansion, failure isolation and resume without any
 weights: `fake-tint` adds a deterministic colour cast, optionally slowly (for kill tests);
-`fake-fragile` fails on images narrower than a threshold.
+`fake-fragile` fails on images narrower than a threshold; `fake-broken` misbehaves in a
+chosen way; `fake-weighted` takes a weights file, for run-key tests.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -60,4 +62,40 @@ class FakeFragile(Colorizer):
         for g in grays:
             if g.shape[1] < self.params.min_width:
                 raise RuntimeError(f"image too narrow: {g.shape[1]} px")
+        return [np.repeat(g[..., None], 3, axis=2) for g in grays]
+
+
+class BrokenParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["harness_error", "wrong_count", "bad_output"] = "harness_error"
+
+
+@register_model("fake-broken")
+class FakeBroken(Colorizer):
+    """Misbehaves in one chosen way: a configuration error mid-run, too few outputs, or wrong outputs."""
+
+    Params = BrokenParams
+
+    def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        from harness.errors import HarnessError
+
+        if self.params.mode == "harness_error":
+            raise HarnessError("fake-broken: the model's configuration broke mid-run.")
+        if self.params.mode == "wrong_count":
+            return [np.repeat(g[..., None], 3, axis=2) for g in grays][:-1] or [np.zeros((1, 1, 3), np.uint8)] * 2
+        return [np.zeros(g.shape, np.float32) for g in grays]  # gray-shaped floats, not H x W x 3 uint8
+
+
+class WeightedParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: Path | None = None
+
+
+@register_model("fake-weighted")
+class FakeWeighted(Colorizer):
+    """The grayscale baseline with a weights file (its content is not read): for run-key tests."""
+
+    Params = WeightedParams
+
+    def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [np.repeat(g[..., None], 3, axis=2) for g in grays]

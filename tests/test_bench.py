@@ -14,10 +14,28 @@ pytestmark = pytest.mark.slow
 def test_bench_prints_figures(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))  # no cached official weights: random ones
     pytest.importorskip("deoldify", reason="upstream reference not installed")
-    assert main(["bench", "--render-factor", "2", "--images", "2", "--rounds", "1", "--batch-size", "2",
+    assert main(["bench", "--set", "render_factor=2", "--images", "2", "--rounds", "1", "--batch-size", "2",
                  "--vs-upstream", "--device", "cpu"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("weights: random")
+    assert "render_factor 2" in out[1] and "exact False" in out[1] and "batch 2" in out[1]
     assert any(re.match(r"harness model only: \d+\.\d+ images/s", line) for line in out)
     assert any("TFLOP/s" in line for line in out)
+    assert re.fullmatch(r"outputs vs upstream: max \|diff\| \d+, p99\.9 \d+ grey levels, [\d.]+% of pixel channels "
+                        r"differ", out[-2])
     assert re.fullmatch(r"ratio harness/upstream: \d+\.\d\d", out[-1])
+
+
+def test_bench_exact_mode_matches_upstream_bit_for_bit(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    pytest.importorskip("deoldify", reason="upstream reference not installed")
+    assert main(["bench", "--set", "render_factor=2", "--set", "exact=true", "--images", "2", "--rounds", "1",
+                 "--batch-size", "2", "--vs-upstream", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2].startswith("outputs vs upstream: max |diff| 0, p99.9 0 grey levels, 0.00%")
+
+
+def test_bench_names_an_unknown_setting(capsys):
+    assert main(["bench", "--set", "render_factr=2", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "render_factr" in err and "Did you mean 'render_factor'" in err

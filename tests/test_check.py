@@ -20,16 +20,27 @@ RUNS = pd.DataFrame([
 
 
 def thresholds(tmp_path, text):
+    """The bounds of a thresholds file written with `text`."""
+    return parse(tmp_path, text).bounds
+
+
+def parse(tmp_path, text):
     path = tmp_path / "t.yaml"
     path.write_text(text)
     return load_thresholds(path)
 
 
 def test_parse(tmp_path):
-    got = thresholds(tmp_path, 'm:\n  psnr_mean: {min: 22}\n  cf_delta: {max: 8.5}\n"m[x=2]":\n'
-                               '  psnr_mean:\n    min: 1\n    max: 99\n')
-    assert got == {"m": [Bound("psnr_mean", 22, None), Bound("cf_delta", None, 8.5)],
-                   "m[x=2]": [Bound("psnr_mean", 1, 99)]}
+    got = parse(tmp_path, 'm:\n  psnr_mean: {min: 22}\n  cf_delta: {max: 8.5}\n"m[x=2]":\n'
+                          '  psnr_mean:\n    min: 1\n    max: 99\n')
+    assert got.experiment is None
+    assert got.bounds == {"m": [Bound("psnr_mean", 22, None), Bound("cf_delta", None, 8.5)],
+                          "m[x=2]": [Bound("psnr_mean", 1, 99)]}
+
+
+def test_the_file_may_name_its_experiment(tmp_path):
+    got = parse(tmp_path, "experiment: quickstart\ngrayscale:\n  psnr_mean: {min: 20}\n")
+    assert got.experiment == "quickstart" and list(got.bounds) == ["grayscale"]
 
 
 def test_pass_is_0(tmp_path):
@@ -93,6 +104,8 @@ def test_no_runs_at_all_is_2(tmp_path):
     ("- grayscale\n", ["must map"]),
     ("grayscale: 3\n", ["line 1", "give metric bounds"]),
     ("grayscale:\n  psnr_mean: {min: 1\n", ["not valid YAML"]),
+    ("experiment: [a, b]\ngrayscale:\n  psnr_mean: {min: 1}\n", ["line 1", "experiment must be an experiment name"]),
+    ("experiment: quickstart\n", ["no bounds besides the experiment name"]),
 ])
 def test_bad_files(tmp_path, text, expected):
     with pytest.raises(HarnessError) as info:

@@ -59,6 +59,8 @@ def test_debug_shows_traceback(write_spec):
 def test_list_names_models_and_metrics(capsys):
     code, out, _ = run_cli(["list"], capsys)
     assert code == 0 and "grayscale" in out and "deoldify-artistic" in out and "psnr (higher" in out
+    # the spec-facing name says what it means: colourfulness has no better direction, cf_delta does
+    assert "colorfulness (no better direction)" in out and "cf_delta (lower is better)" in out
 
 
 def test_compare_without_store_is_exit_2(tmp_path, capsys):
@@ -83,3 +85,22 @@ def test_tracking_uri_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert resolve_tracking_uri() == "http://127.0.0.1:5000"
     assert resolve_tracking_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+
+
+def test_a_plugin_metric_is_usable_from_a_spec(write_spec, tmp_path):
+    spec = write_spec("name: t\ndataset: {source: samples, limit: 2}\nmodels: [{name: grayscale}]\n"
+                      "metrics: [psnr, plugin_mean_gap]\ndevice: cpu\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_PLUGINS": "tests.plugin_metric"}
+    listed = subprocess.run([sys.executable, "-m", "harness.cli", "list"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=120)
+    assert "plugin_mean_gap (lower is better): Absolute difference of the mean grey level" in listed.stdout
+    ran = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(spec), "--no-progress", "--tracking-uri",
+                          f"sqlite:///{tmp_path / 'm.db'}"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    point = next(r for r in runs if r.data.tags.get("harness.kind") == "point")
+    assert "plugin_mean_gap_mean" in point.data.metrics and point.data.params["metrics"] == "psnr,plugin_mean_gap"

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 import tests.fake_models  # noqa: F401
 from harness.cli import main
-from harness.tracking import TAG_CHILDREN, TAG_KEY, TAG_PARENT
+from harness.runs import TAG_CHILDREN, TAG_KEY, TAG_PARENT
 
 pytestmark = pytest.mark.slow
 
@@ -143,3 +143,65 @@ def test_dry_run_prints_points_and_logs_nothing(write_spec, tracking_uri, capsys
     out = capsys.readouterr().out
     assert "3 sweep point(s)" in out and "fake-tint[strength=0.3]" in out
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_reused_points_show_under_the_latest_sweep(finished_sweep):
+    """MLflow's UI nests runs by one parent tag: a reused point moves under the sweep reusing it,
+    and keeps the sweep that produced it as harness.first_parent."""
+    spec, uri, _ = finished_sweep
+    client = MlflowClient(uri)
+    first_parent = sweep_runs(client, "e2e")[0][0].info.run_id
+    assert main(["run", str(spec), "--tracking-uri", uri, "--no-progress"]) == 0
+    parents, children = sweep_runs(client, "e2e")
+    latest = max(parents, key=lambda r: r.info.start_time).info.run_id
+    assert {c.data.tags[TAG_PARENT] for c in children} == {latest}
+    assert {c.data.tags["harness.first_parent"] for c in children} == {first_parent}
+    exp = client.get_experiment_by_name("e2e")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_compare_and_check_say_which_experiment_and_sweep_they_read(finished_sweep, write_spec, capsys, tmp_path):
+    spec, uri, _ = finished_sweep
+    parent = sweep_runs(MlflowClient(uri), "e2e")[0][0].info.run_id
+    other = write_spec(SPEC.replace("name: e2e", "name: other").replace("strength: [0.1, 0.3]", "strength: 0.2"),
+                       "other.yaml")
+    assert main(["run", str(other), "--tracking-uri", uri, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--tracking-uri", uri]) == 0
+    err = capsys.readouterr().err
+    assert "Experiment 'other'" in err and "latest sweep" in err and "--experiment" in err
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text("experiment: e2e\n\"fake-tint[strength=0.3]\":\n  psnr_mean: {min: 1.0}\n")
+    assert main(["check", str(thresholds), "--tracking-uri", uri]) == 0  # not the latest experiment: e2e's point
+    err = capsys.readouterr().err
+    assert f"Experiment 'e2e', sweep run {parent}" in err and "latest sweep" not in err
+    thresholds.write_text("\"fake-tint[strength=0.3]\":\n  psnr_mean: {min: 1.0}\n")
+    assert main(["check", str(thresholds), "--tracking-uri", uri]) == 2  # the latest experiment has no such point
+    assert "Experiment 'other'" in capsys.readouterr().err
+
+
+def test_compare_lists_failed_points_and_a_failing_point_fails_its_run(write_spec, tracking_uri, capsys):
+    spec = write_spec("""\
+name: broken
+dataset: {source: samples, limit: 2}
+models:
+  - name: grayscale
+  - name: fake-broken
+    mode: harness_error
+device: cpu
+""")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "[failed] fake-broken[mode=harness_error]: fake-broken: the model's configuration broke" in err
+    client = MlflowClient(tracking_uri)
+    parents, children = sweep_runs(client, "broken")
+    statuses = {c.data.tags["harness.label"]: c.info.status for c in children}
+    assert statuses == {"grayscale": "FINISHED", "fake-broken[mode=harness_error]": "FAILED"}
+    assert parents[0].info.status == "FAILED"
+    assert main(["compare", "--tracking-uri", tracking_uri]) == 0
+    out = capsys.readouterr().out
+    assert "grayscale" in out and "Not ranked: 1 point(s) failed" in out
+    assert "fake-broken[mode=harness_error]: fake-broken: the model's configuration broke mid-run." in out
+    assert main(["compare", "--tracking-uri", tracking_uri, "--format", "csv"]) == 0
+    both = capsys.readouterr()
+    assert "Not ranked" in both.err and "Not ranked" not in both.out  # the CSV stays parseable

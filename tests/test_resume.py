@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 import tests.fake_models  # noqa: F401
 from harness.cli import main
-from harness.tracking import TAG_KEY
+from harness.runs import TAG_KEY
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,3 +127,125 @@ def test_kill_9_mid_point_resumes_without_duplicates(write_spec, tracking_uri, t
     for run_id in leftovers:
         assert client.get_run(run_id).info.status == "FAILED"
     assert done.stderr.count("[reused]") == len(finished_before)
+    # the killed process's sweep (parent) run is closed too: nothing of the experiment stays RUNNING
+    everything = client.search_runs([client.get_experiment_by_name("resume").experiment_id], max_results=1000)
+    assert [r.info.run_id for r in everything if r.info.status == "RUNNING"] == []
+    parents = sorted((r for r in everything if r.data.tags.get("harness.kind") == "sweep"),
+                     key=lambda r: r.info.start_time)
+    assert [r.info.status for r in parents] == ["KILLED", "FINISHED"]
+    assert "left RUNNING by a killed process" in parents[0].data.tags["harness.note"]
+    assert "[cleanup] sweep run" in done.stderr
+
+
+# ----- the run key: every input that changes the numbers gives a new run ------------------------
+KEY_SPEC = """\
+name: key
+dataset: {{source: folder, path: {folder}, seed: {seed}}}
+models:
+  - name: fake-weighted
+    weights: {weights}
+metrics: {metrics}
+grids: {{count: 0}}
+batch_size: {batch_size}
+device: {device}
+metrics_impl: {impl}
+"""
+BASE = dict(seed=0, metrics="[psnr]", batch_size=2, impl="skimage", device="cpu")
+
+
+@pytest.fixture
+def key_setup(tmp_path, tracking_uri, capsys):
+    """A folder of two photos, a weights file, and `run(**changes)` -> '[done]' or '[reused]'
+    (the spec it writes is `run.spec`)."""
+    from PIL import Image
+
+    from tests.conftest import small_photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut.png", "coffee.png"):
+        Image.fromarray(small_photos()[name]).save(folder / name)
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights v1")
+
+    def run(**changes) -> str:
+        run.spec.write_text(KEY_SPEC.format(folder=folder, weights=weights, **{**BASE, **changes}))
+        assert main(["run", str(run.spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        return "[reused]" if "[reused]" in err else "[done]" if "[done]" in err else err
+
+    run.spec = tmp_path / "key.yaml"
+    assert run() == "[done]"
+    assert run() == "[reused]"  # control: nothing changed
+    return run, folder, weights
+
+
+def test_changed_data_gives_a_new_run(key_setup):
+    run, folder, _ = key_setup
+    (folder / "coffee.png").write_bytes((folder / "astronaut.png").read_bytes())  # same name, other content
+    assert run() == "[done]"
+    (folder / "new.png").write_bytes((folder / "astronaut.png").read_bytes())
+    assert run() == "[done]"
+
+
+def test_changed_weights_file_gives_a_new_run(key_setup):
+    run, _, weights = key_setup
+    weights.write_bytes(b"weights v2")
+    assert run() == "[done]"
+
+
+@pytest.mark.parametrize("change", [
+    {"metrics": "[psnr, ssim]"}, {"metrics": "[ssim]"}, {"batch_size": 1}, {"seed": 1}, {"impl": "torch"}],
+    ids=["metric-added", "metric-swapped", "batch_size", "seed", "metrics_impl"])
+def test_changed_setting_gives_a_new_run(key_setup, change):
+    run, _, _ = key_setup
+    assert run(**change) == "[done]"
+    assert run(**change) == "[reused]"
+
+
+def test_a_new_scoring_version_gives_a_new_run(key_setup, monkeypatch):
+    import harness.experiment
+
+    run, _, _ = key_setup
+    monkeypatch.setattr(harness.experiment, "SCORING_VERSION", harness.experiment.SCORING_VERSION + 1)
+    assert run() == "[done]"
+
+
+def test_a_cpu_run_is_never_reused_for_a_cuda_spec(key_setup, monkeypatch, tracking_uri):
+    """A fake CUDA device: the model and metrics touch no GPU, only the device names differ."""
+    import harness.device
+
+    run, _, _ = key_setup
+    monkeypatch.setattr(harness.device, "_cuda_count", lambda: 1)
+    assert run(device="cuda") == "[done]"  # the CPU run exists, same everything else: not reused
+    assert run(device="cuda") == "[reused]"
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name("key")
+    devices = sorted(r.data.params["device"] for r in client.search_runs([exp.experiment_id])
+                     if r.data.tags.get("harness.kind") == "point")
+    assert devices == ["cpu", "cuda"]
+    assert run() == "[reused]"  # and the CUDA run is not taken for the CPU spec: the CPU one is
+
+
+def test_a_live_process_running_the_same_point_is_refused(key_setup, tracking_uri, capsys):
+    """A RUNNING point run whose process is alive on this host is another sweep at work: not run twice."""
+    import socket
+
+    run, _, _ = key_setup
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name("key")
+    done = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("harness.kind") == "point")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = client.create_run(exp.experiment_id, tags={
+            "harness.kind": "point", TAG_KEY: done.data.tags[TAG_KEY], "harness.host": socket.gethostname(),
+            "harness.pid": str(sleeper.pid)})
+        assert main(["run", str(run.spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"still running in process {sleeper.pid}" in err
+        assert client.get_run(busy.info.run_id).info.status == "RUNNING"  # left alone
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert main(["run", str(run.spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0  # its process died
+    assert client.get_run(busy.info.run_id).info.status == "FAILED"

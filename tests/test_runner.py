@@ -68,7 +68,9 @@ def test_colourful_model_beats_baseline_on_cf_delta():
     tint = evaluate(ds, build_model("fake-tint", {"strength": 0.3}), METRICS)
     assert gray.summary["colorfulness_mean"] == pytest.approx(0.0, abs=1e-9)
     assert gray.summary["cf_delta"] == pytest.approx(gray.summary["colorfulness_gt_mean"])
-    assert tint.summary["colorfulness_mean"] > 0
+    assert tint.summary["colorfulness_gt_mean"] == gray.summary["colorfulness_gt_mean"]  # same ground truths
+    assert 0 < tint.summary["colorfulness_mean"] < tint.summary["colorfulness_gt_mean"]
+    assert tint.summary["cf_delta"] < gray.summary["cf_delta"]  # closer to natural saturation than gray is
     for key in ("psnr_mean", "psnr_p05", "psnr_ci95_low", "psnr_ci95_high", "ssim_p50", "delta_e_max"):
         assert key in gray.summary
 
@@ -104,3 +106,125 @@ def test_pipeline_order_and_counts_do_not_depend_on_workers(photo_dir):
     many = evaluate(ds, build_model("grayscale"), ["psnr"], batch_size=2, workers=4, prefetch=3)
     assert one.rows[["image_id", "status"]].equals(many.rows[["image_id", "status"]])
     assert one.rows["psnr"].equals(many.rows["psnr"])
+
+
+@pytest.mark.parametrize("mode, status, detail", [
+    ("bad_output", "failed:bad_output", "expected uint8"),
+    ("wrong_count", "failed:colorize", "model returned"),
+])
+def test_a_model_returning_the_wrong_thing_fails_those_images(photo_dir, mode, status, detail):
+    result = evaluate(folder.build(photo_dir), build_model("fake-broken", {"mode": mode}), ["psnr"], batch_size=3)
+    rows = result.rows.set_index("image_id")
+    photos = ["astronaut.png", "chelsea.jpg", "coffee.png", "sub/rocket.jpg"]
+    assert list(rows.loc[photos, "status"]) == [status] * 4
+    assert all(detail in e for e in rows.loc[photos, "error"])
+    assert result.summary["n_scored"] == 0 and result.summary["n_failed"] == 8
+
+
+def test_a_score_that_raises_fails_that_image_only(photo_dir, monkeypatch):
+    from harness.metrics import registry
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+
+    @registry.register_metric("picky", higher_is_better=True)
+    def picky(gt, out):
+        if gt.shape[1] < 80:
+            raise ValueError(f"too narrow to judge: {gt.shape[1]} px")
+        return 1.0
+
+    result = evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr", "picky"])
+    rows = result.rows.set_index("image_id")
+    assert rows.loc["coffee.png", "status"] == "failed:score"  # 71 px wide
+    assert "too narrow to judge: 71 px" in rows.loc["coffee.png", "error"]
+    assert rows.loc["astronaut.png", "status"] == "ok" and rows.loc["astronaut.png", "picky"] == 1.0
+
+
+def test_every_folder_entry_is_accounted_for(photo_dir):
+    """A dangling symlink is a failed:missing row; an image under 7 px on a side is failed:too_small."""
+    from PIL import Image
+
+    (photo_dir / "gone.jpg").symlink_to(photo_dir / "deleted-long-ago.jpg")
+    (photo_dir / "linked.png").symlink_to(photo_dir / "astronaut.png")
+    Image.fromarray(np.full((5, 40, 3), (200, 30, 90), np.uint8)).save(photo_dir / "sliver.png")
+    result = evaluate(folder.build(photo_dir), build_model("grayscale"), METRICS)
+    rows = result.rows.set_index("image_id")
+    assert rows.loc["gone.jpg", "status"] == "failed:missing"
+    assert "deleted-long-ago.jpg, which does not exist" in rows.loc["gone.jpg", "error"]
+    assert rows.loc["linked.png", "status"] == "ok"
+    assert rows.loc["sliver.png", "status"] == "failed:too_small"
+    assert rows.loc["sliver.png", "error"] == "image is 40x5 px; scoring needs at least 7 px on each side " \
+                                              "(SSIM's 7x7 window)"
+    assert (rows.loc["sliver.png", "width"], rows.loc["sliver.png", "height"]) == (40, 5)
+
+
+def test_a_metric_without_a_device_form_scores_alone_on_the_cpu(photo_dir, monkeypatch):
+    """With torch scoring, the metrics that have a batched form stay batched; only the other one
+    is scored image by image (it used to send every metric back to the CPU)."""
+    from harness.metrics import registry
+    from harness.metrics.image import psnr
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+    registry.register_metric("psnr_cpu_only", higher_is_better=True)(lambda gt, out: psnr(gt, out))
+    calls = {"batch": 0, "image": 0}
+    psnr_cls = registry.get_metric("psnr")
+    real_batch, real_image = psnr_cls.score_batch, psnr_cls.score
+    monkeypatch.setattr(psnr_cls, "score_batch", lambda self, g, o: calls.__setitem__("batch", calls["batch"] + 1)
+                        or real_batch(self, g, o))
+    monkeypatch.setattr(psnr_cls, "score", lambda self, g, o: calls.__setitem__("image", calls["image"] + 1)
+                        or real_image(self, g, o))
+    result = evaluate(folder.build(photo_dir), build_model("fake-tint", {"strength": 0.4}), ["psnr", "psnr_cpu_only"],
+                      impl="torch", batch_size=8)
+    ok = result.rows[result.rows.status == "ok"]
+    assert calls["batch"] >= 1 and calls["image"] == 0  # psnr never went image by image
+    assert (ok["psnr"] - ok["psnr_cpu_only"]).abs().max() <= 1e-6
+
+
+def test_dataset_metrics_see_every_scored_pair_once(photo_dir, monkeypatch):
+    from harness.metrics import registry
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+
+    @registry.register_metric("pixel_count", higher_is_better=None, columns=("pixel_count", "pairs_seen"))
+    class PixelCount(registry.Metric):
+        kind = "dataset"
+
+        def __init__(self, params=None, device="cpu"):
+            super().__init__(params, device)
+            self.pixels, self.pairs, self.ids = 0, 0, set()
+
+        def update(self, pairs):
+            for gt, out in pairs:
+                assert gt.shape == out.shape
+                self.pixels += gt.shape[0] * gt.shape[1]
+                self.pairs += 1
+                self.ids.add(gt.tobytes())
+
+        def compute(self):
+            assert len(self.ids) == self.pairs  # no pair seen twice
+            return {"pixel_count": self.pixels, "pairs_seen": self.pairs}
+
+    result = evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr", "pixel_count"], batch_size=2)
+    ok = result.rows[result.rows.status == "ok"]
+    assert result.summary["pairs_seen"] == len(ok) == 4
+    assert result.summary["pixel_count"] == int((ok["width"] * ok["height"]).sum())
+    assert "pixel_count" not in result.rows  # not a per-image column
+
+
+def test_a_dataset_metric_that_breaks_is_nan_with_its_reason(photo_dir, monkeypatch):
+    from harness.metrics import registry
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+
+    @registry.register_metric("brittle", higher_is_better=False)
+    class Brittle(registry.Metric):
+        kind = "dataset"
+
+        def update(self, pairs):
+            raise RuntimeError("feature extractor exploded")
+
+        def compute(self):
+            return {"brittle": 0.0}
+
+    result = evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr", "brittle"])
+    assert np.isnan(result.summary["brittle"]) and result.summary["n_scored"] == 4
+    assert result.notes == {"brittle": "RuntimeError: feature extractor exploded"}

@@ -137,3 +137,55 @@ def test_coco_splits_are_an_axis(write_spec):
     assert len(points) == 2 + 2 * 2
     assert {p.split for p in points} == {"all", "animals"}
     assert "fake-tint[strength=0.2,split=animals]" in [p.label for p in points]
+
+
+@pytest.fixture
+def metric_with_options(monkeypatch):
+    """A metric with options, as LPIPS will have (`{name: ..., net: ...}` in a spec)."""
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict
+
+    from harness.metrics import registry
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        net: Literal["alex", "vgg"] = "alex"
+        scale: float = 1.0
+
+    @registry.register_metric("tunable", higher_is_better=False)
+    class Tunable(registry.Metric):
+        Params = Options
+
+        def score(self, gt, out):
+            return {"tunable": self.params.scale}
+
+
+def test_metric_entries_take_validated_options(write_spec, metric_with_options):
+    loaded = load_spec(write_spec(BASE + "metrics: [psnr, {name: tunable, net: vgg}]\n"))
+    psnr, tunable = loaded.metrics
+    assert psnr.name == "psnr" and psnr.label() == "psnr"
+    assert tunable.params.net == "vgg" and tunable.params.scale == 1.0
+    assert tunable.label() == "tunable[net=vgg]"
+    assert tunable.identity() == {"name": "tunable", "params": {"net": "vgg", "scale": 1.0}}
+
+
+def test_metric_option_errors_name_the_line(write_spec, metric_with_options):
+    msg = error_of(write_spec, BASE + "metrics:\n  - psnr\n  - name: tunable\n    nett: vgg\n")
+    assert "line 9" in msg and "metrics[1].nett" in msg and "Did you mean 'net'" in msg
+    msg = error_of(write_spec, BASE + "metrics:\n  - name: tunable\n    net: resnet\n")
+    assert "line 8" in msg and "metrics[0].net" in msg and "'resnet'" in msg
+    msg = error_of(write_spec, BASE + "metrics: [{name: tunabel}]\n")
+    assert "metrics[0].name" in msg and "Did you mean 'tunable'" in msg
+    msg = error_of(write_spec, BASE + "metrics: [tunable, {name: tunable, net: vgg}]\n")
+    assert "listed more than once" in msg
+
+
+def test_sweep_points_carry_validated_params(write_spec):
+    loaded = load_spec(write_spec(BASE.replace("  - name: grayscale", "  - name: fake-tint\n    strength: [0.2, 0.4]")))
+    first = loaded.points[0]
+    assert first.params.strength == 0.2 and first.params.channel == "red"  # the model's Params object
+    assert first.written == {"strength": 0.2}
+    assert first.resolved == {"strength": 0.2, "channel": "red", "delay": 0.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.data import coco, folder, samples
 from harness.data.base import Dataset, Sample
 
 
@@ -9,17 +10,11 @@ def build_dataset(spec_dataset, split: str | None = None) -> Dataset:
     """The dataset (and split) a spec's `dataset` section describes."""
     source = spec_dataset.source
     if source == "samples":
-        from harness.data import samples
-
         return samples.build(limit=spec_dataset.limit, seed=spec_dataset.seed)
     if source == "folder":
-        from harness.data import folder
-
         return folder.build(spec_dataset.path, recursive=spec_dataset.recursive,
                             limit=spec_dataset.limit, seed=spec_dataset.seed)
     if source == "coco":
-        from harness.data import coco
-
         return coco.build(spec_dataset, split)
     raise ValueError(f"unknown dataset source {source!r}")
 

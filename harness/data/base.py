@@ -1,8 +1,11 @@
-"""What every dataset source yields: an ordered list of samples and a fingerprint.
+"""What every dataset source yields: an ordered list of samples, a fingerprint, reporting hooks.
 
 A `Sample` loads its ground truth on demand, so a dataset of any size costs memory only
 for the images in flight. The fingerprint identifies the exact selection of images; the
-resume logic uses it to tell a finished run on the same data from one on other data.
+resume logic uses it to tell a finished run on the same data from one on other data. A
+source with more to say than the per-image metrics (COCO: scores inside object masks, a
+breakdown per category) supplies a `Reporter`; the runner calls its hooks without knowing
+which source it is.
 """
 
 from __future__ import annotations
@@ -42,6 +45,34 @@ class Sample:
 
 
 @dataclass
+class Report:
+    """What a dataset's reporter adds to a finished run: summary keys, tables and figures."""
+
+    summary: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)  # artifact file name -> pandas DataFrame (CSV)
+    figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib Figure (PNG)
+
+
+class Reporter:
+    """Dataset-specific reporting, called by the runner for every dataset; the default adds nothing."""
+
+    #: identity columns this reporter adds to every row, placed before the scores
+    columns: tuple[str, ...] = ()
+
+    def describe(self, sample: Sample) -> dict[str, Any]:
+        """Values of `columns` for one sample."""
+        return {}
+
+    def score(self, sample: Sample, gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
+        """Extra per-image scores of a colorized sample (COCO: inside and outside the object masks)."""
+        return {}
+
+    def report(self, rows: Any, *, seed: int = 0) -> Report:
+        """Extra run-level results from the finished per-image table (COCO: per-category breakdown)."""
+        return Report()
+
+
+@dataclass
 class Dataset:
     """An ordered selection of samples from one source (and split)."""
 
@@ -51,9 +82,7 @@ class Dataset:
     info: dict[str, Any]  # logged as run params (source, path, size, seed, limit ...)
     split: str | None = None
     fingerprint_items: list[Any] = field(default_factory=list, repr=False)
-    context: Any = field(default=None, repr=False)  # source-specific extras (the COCO index)
-    #: extra per-image scores (sample, gt, out) -> {column: value}; COCO's object/background split
-    scorer: Callable[[Sample, np.ndarray, np.ndarray], dict[str, float]] | None = field(default=None, repr=False)
+    reporter: Reporter = field(default_factory=Reporter, repr=False)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -5,7 +5,8 @@ listed supercategory or category (note pycocotools' `getImgIds(catIds=[...])` re
 intersection, so it is not used for this), has at least `min_instances` non-crowd
 instances, or is listed in `image_ids`. An empty split is every image. Ids are sorted
 before the seeded sample, so a spec always picks the same images. The annotations are
-read once per process and shared by every sweep point.
+read once per process and shared by every sweep point. What COCO adds to a run's results
+(object versus background scores, the per-category breakdown) is `coco_report`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.base import Dataset, Sample, select
+from harness.data.coco_report import CocoReporter
 from harness.data.images import decode_rgb
 from harness.errors import HarnessError, did_you_mean
 
@@ -39,8 +41,18 @@ class CocoIndex:
     def supercategories(self, image_id: int) -> list[str]:
         return sorted({self.cat_super[c] for c in self.image_cats.get(image_id, ())})
 
-    def categories(self, image_id: int) -> list[str]:
-        return sorted({self.cat_name[c] for c in self.image_cats.get(image_id, ())})
+    def object_mask(self, image_id: int, height: int, width: int, supercategory: str | None = None) -> np.ndarray:
+        """Union of the instance masks (crowd regions included) of an image, optionally of one supercategory."""
+        coco = self.coco
+        mask = np.zeros((height, width), dtype=bool)
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)):
+            if supercategory is not None and self.cat_super[ann["category_id"]] != supercategory:
+                continue
+            m = coco.annToMask(ann)
+            if m.shape != mask.shape:  # annotations of a resized copy: skip rather than misalign
+                continue
+            mask |= m.astype(bool)
+        return mask
 
 
 @lru_cache(maxsize=4)
@@ -121,26 +133,9 @@ def build(spec_dataset, split: str | None) -> Dataset:
         info = index.coco.imgs[image_id]
         path = images / info["file_name"]
         samples.append(Sample(id=str(image_id), loader=_loader(path), path=str(path),
-                              meta={"coco_id": image_id, "supercategories": index.supercategories(image_id),
-                                    "categories": index.categories(image_id)}))
+                              meta={"coco_id": image_id, "supercategories": index.supercategories(image_id)}))
     info = {"source": "coco", "path": str(images.resolve()), "annotations": str(index.path), "split": split,
             "limit": spec_dataset.limit, "seed": spec_dataset.seed, "size": len(samples)}
-    from harness.regions import coco_scorer
-
     return Dataset(name=images.resolve().name, source="coco", samples=samples, info=info, split=split,
-                   fingerprint_items=[str(index.path), ids], context=index, scorer=coco_scorer(index))
+                   fingerprint_items=[str(index.path), ids], reporter=CocoReporter(index))
 
-
-def object_mask(index: CocoIndex, image_id: int, height: int, width: int,
-                supercategory: str | None = None) -> np.ndarray:
-    """Union of the instance masks (crowd regions included) of an image, optionally of one supercategory."""
-    coco = index.coco
-    mask = np.zeros((height, width), dtype=bool)
-    for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)):
-        if supercategory is not None and index.cat_super[ann["category_id"]] != supercategory:
-            continue
-        m = coco.annToMask(ann)
-        if m.shape != mask.shape:  # annotations of a resized copy: skip rather than misalign
-            continue
-        mask |= m.astype(bool)
-    return mask

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.data.base import select
+from harness.download import download, safe_extract
 from harness.errors import HarnessError
 
 OFFICIAL_BASE = "http://images.cocodataset.org"
@@ -44,8 +46,6 @@ def _url(original: str) -> str:
 
 def fetch_archive(name: str, dest: Path, *, progress: bool = True) -> list[Path]:
     """Download (resumably) and safely extract one official archive under `dest`."""
-    from harness.download import download, safe_extract
-
     item = ARCHIVES[name]
     archive = dest / "_downloads" / Path(item.path).name
     done = archive.with_name(archive.name + ".extracted")
@@ -65,9 +65,6 @@ def fetch_images(split: str, dest: Path, *, ids: list[int] | None = None, limit:
                  seed: int = 0, progress: bool = True) -> list[Path]:
     """Fetch chosen images of `split` by their `coco_url` into `dest/split/` (existing files are kept)."""
     from tqdm.auto import tqdm
-
-    from harness.data.base import select
-    from harness.download import download
 
     ann = annotations_file(dest, split)
     if not ann.is_file():

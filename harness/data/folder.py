@@ -1,7 +1,8 @@
 """A directory of colour photos as ground truth.
 
 Every regular, non-hidden file is a candidate: one that is not a readable image becomes a
-`failed:` row instead of vanishing, so a report always accounts for every file.
+`failed:` row instead of vanishing, so a report always accounts for every file. A symlink
+counts as the file it points to; a dangling one is a `failed:missing` row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _candidates(root: Path, recursive: bool) -> list[Path]:
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or path.name.lower() in _SKIP:
             continue
-        if path.is_file():
+        if path.is_file() or (path.is_symlink() and not path.exists()):  # a dangling link is still an entry
             files.append(path)
     return files
 

@@ -25,8 +25,6 @@ from harness.errors import ImageError
 GRAY_CHROMA_P99 = 8.0
 GRAY_MAX_TINT = 40.0
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
-
 
 def _to_uint8(img: Image.Image) -> np.ndarray:
     """Scale a high-bit-depth single-channel image to 8 bits."""
@@ -72,6 +70,8 @@ def decode_rgb(path: str | Path) -> np.ndarray:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        if path.is_symlink():
+            raise ImageError("missing", f"{path} links to {path.readlink()}, which does not exist") from None
         raise ImageError("missing", str(path)) from None
     except OSError as exc:
         raise ImageError("unreadable", f"{path}: {exc.strerror or exc}") from None

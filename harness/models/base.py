@@ -1,19 +1,31 @@
 """The interface every colorization model implements.
 
 A model receives a batch of gray images (H x W uint8, sizes may differ within a batch)
-and returns RGB images (H x W x 3 uint8) of the same sizes. Its spec parameters are a
-pydantic model (`Params`), so a typo in the YAML is caught before any work starts.
+and returns RGB images (H x W x 3 uint8) of the same sizes. The batch it is given is the
+spec's `batch_size`, and a model with a network runs it as one forward pass (halving it
+only after an out-of-memory error), so `batch_size` means the same on every device. Its
+spec parameters are a pydantic model (`Params`), so a typo in the YAML is caught before any
+work starts.
+
+A family of built-in variants (DeOldify Artistic/Stable/Video) is one class; `bind` makes
+the per-variant class the registry hands out, with the variant's row of
+`models/variants.py` and its parameter defaults.
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
+
+from harness import weights as official
+from harness.errors import HarnessError
+from harness.models.variants import Variant
 
 
 class NoParams(BaseModel):
@@ -22,11 +34,25 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def with_defaults(params: type[BaseModel], defaults: dict, name: str) -> type[BaseModel]:
+    """`params` with some field defaults replaced (constraints and descriptions kept)."""
+    if not defaults:
+        return params
+    fields = {}
+    for key, value in defaults.items():
+        info = copy.copy(params.model_fields[key])
+        info.default = value
+        fields[key] = (params.model_fields[key].annotation, info)
+    return create_model(name, __base__=params, **fields)
+
+
 class Colorizer(ABC):
     """Turns gray images into colour ones. Subclasses register with `@register_model`."""
 
-    #: Registry name, set by `register_model`.
+    #: Registry name (the variant's name for a family), set by the registry.
     name: ClassVar[str] = ""
+    #: The row of the variant table this class serves, None for a plugin model.
+    variant: ClassVar[Variant | None] = None
     #: The model's spec parameters (extra keys forbidden).
     Params: ClassVar[type[BaseModel]] = NoParams
 
@@ -35,13 +61,38 @@ class Colorizer(ABC):
         self.device = device
 
     @classmethod
+    def bind(cls, variant: Variant) -> type[Colorizer]:
+        """The class for one variant of this family: its name, its row, its parameter defaults."""
+        params = with_defaults(cls.Params, dict(variant.defaults), f"{cls.Params.__name__}[{variant.name}]")
+        return type(f"{cls.__name__}[{variant.name}]", (cls,),
+                    {"name": variant.name, "variant": variant, "Params": params, "__module__": cls.__module__})
+
+    @classmethod
     def preflight(cls, params: BaseModel) -> Path | None:
         """Check, before any image is loaded, that the model can run; return its weights file.
 
-        Fetches missing official weights where that is allowed. Raises `HarnessError` with
-        what to do when the model cannot run. Default: no weights, nothing to check.
+        A `weights` parameter names a file explicitly; otherwise the variant's official
+        file is fetched where allowed and verified. Raises `HarnessError` with what to do
+        when the model cannot run. A model without weights returns None.
         """
+        chosen = getattr(params, "weights", None)
+        if chosen is not None:
+            return official.explicit(chosen, cls.name)
+        if cls.variant is not None and cls.variant.weights is not None:
+            return official.ensure(cls.variant.weights)
         return None
+
+    @classmethod
+    def write_random_weights(cls, path: Path, seed: int = 0) -> Path:
+        """Write random weights of this model's architecture, in its official file format, to `path`
+        (for tests and speed benchmarks where the official file is not available; never for results)."""
+        raise HarnessError(f"Model {cls.name} has no random-weights writer.")
+
+    @classmethod
+    def upstream(cls, weights: Path, params: BaseModel, device: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The upstream reference's one-image pipeline on the same weights and settings, for
+        `harness bench --vs-upstream`: gray H x W uint8 in, RGB H x W x 3 uint8 out."""
+        raise HarnessError(f"No upstream reference is wired up for {cls.name}.")
 
     @abstractmethod
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -52,13 +103,12 @@ class Colorizer(ABC):
         return {}
 
     def describe(self) -> dict[str, str]:
-        """Extra facts to log as run params (device, precision, weights path ...)."""
-        return {"device": self.device}
+        """Facts that hold before the run, logged as run params (architecture, weights path ...)."""
+        return {}
 
-    @property
-    def weights_sha256(self) -> str | None:
-        """sha256 of the weights file in use, or None for a model without weights."""
-        return None
+    def describe_run(self) -> dict[str, str]:
+        """Facts known only after the run (the forward-pass batch actually used ...), logged then."""
+        return {}
 
     def close(self) -> None:
         """Release memory held by the model (GPU memory in particular)."""

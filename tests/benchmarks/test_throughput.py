@@ -11,7 +11,6 @@ import skimage.data
 import torch
 
 from harness import metrics
-from harness import metrics_torch as mt
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +31,20 @@ def test_metrics_torch_batch_of_8(benchmark, pair):
     gt, out = pair
     g = torch.from_numpy(np.stack([gt] * 8))
     o = torch.from_numpy(np.stack([out] * 8))
-    cols = benchmark(mt.score_batch, g, o, mt.SUPPORTED)
+    built = metrics.build_metrics(metrics.metric_names())
+    cols = benchmark(lambda: {k: v for m in built for k, v in m.score_batch(g, o).items()})
     assert cols["psnr"].shape == (8,)
 
 
-def test_engine_artistic_rf8(benchmark):
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "fast"])
+def test_engine_artistic_rf8(benchmark, exact):
+    """The two ways through the network: `exact` (upstream's order) is the baseline of `fast`."""
     from harness.models.deoldify.checkpoint import randomize_
     from harness.models.deoldify.engine import Engine
     from harness.models.deoldify.unet import ARTISTIC, build
 
-    engine = Engine(randomize_(build(ARTISTIC), seed=0), "cpu", render_factor=8)
+    benchmark.group = "deoldify engine, Artistic rf 8, 2 images"
+    engine = Engine(randomize_(build(ARTISTIC), seed=0), "cpu", render_factor=8, exact=exact)
     grays = [np.asarray(skimage.data.camera()[::4, ::4])] * 2
     outs = benchmark.pedantic(engine.colorize, args=(grays,), rounds=2, iterations=1)
     assert outs[0].shape == grays[0].shape + (3,)

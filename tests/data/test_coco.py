@@ -131,13 +131,29 @@ def test_missing_file_and_meta(coco_dir):
 
 def test_masks_polygon_rle_and_crowd(coco_dir):
     index = coco.load_index((coco_dir / "instances.json").resolve())
-    m1 = coco.object_mask(index, 1, H, W)
+    m1 = index.object_mask(1, H, W)
     assert m1[10, 15] and not m1[30, 50] and 150 <= m1.sum() <= 260
-    m2 = coco.object_mask(index, 2, H, W, supercategory="animal")
+    m2 = index.object_mask(2, H, W, supercategory="animal")
     assert m2.sum() == 200 and m2[5:15, 5:25].all()
-    m3 = coco.object_mask(index, 3, H, W)
+    m3 = index.object_mask(3, H, W)
     assert m3[20:40, 30:60].all()  # crowd region counts as object
-    assert not coco.object_mask(index, 5, H, W).any()  # no instances: background only
+    assert not index.object_mask(5, H, W).any()  # no instances: background only
+
+
+def test_reporter_adds_supercategories_region_scores_and_breakdown(coco_dir):
+    """The runner knows nothing of COCO: the source's reporter supplies all of it."""
+    from harness.models.registry import build_model
+    from harness.runner import evaluate
+
+    ds = coco.build(spec(coco_dir), "all")
+    result = evaluate(ds, build_model("grayscale"), ["psnr", "delta_e", "colorfulness"])
+    rows = result.rows.set_index("image_id")
+    assert rows.loc["2", "supercategories"] == "animal;person" and rows.loc["5", "supercategories"] == ""
+    assert {"psnr_objects", "psnr_background", "object_fraction"} <= set(rows.columns)
+    assert rows.loc["5", "object_fraction"] == 0.0  # no instances: background only
+    assert "by_category.csv" in result.tables and "plots/psnr_by_category.png" in result.figures
+    assert result.summary["psnr_mean__animal"] == pytest.approx(result.tables["by_category.csv"].set_index(
+        "supercategory").loc["animal", "psnr_mean"])
 
 
 def test_missing_annotations_or_images(coco_dir, tmp_path):

@@ -16,11 +16,13 @@ from harness.models.registry import build_model, get_model_class
 
 
 def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A gray photo crop of h x w; `seed` picks which crop, so different seeds give different images."""
     import skimage.data
     from PIL import Image
 
-    img = Image.fromarray(skimage.data.coffee()).convert("L").resize((w, h))
-    return np.asarray(img)
+    photo = np.asarray(Image.fromarray(skimage.data.coffee()).convert("L"))
+    top, left = (seed * 37) % (photo.shape[0] - 200), (seed * 53) % (photo.shape[1] - 200)
+    return np.asarray(Image.fromarray(photo[top:top + 200, left:left + 200]).resize((w, h)))
 
 
 def test_checkpoint_roundtrip_strict_in_both_torch_formats(artistic_checkpoint, tmp_path):
@@ -178,10 +180,14 @@ def test_missing_weights_path_and_offline_cache(tmp_path, monkeypatch):
     assert "harness weights fetch deoldify-stable" in msg
 
 
-def test_out_of_memory_halves_the_batch(artistic_checkpoint, monkeypatch):
-    model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 1}, "cpu")
+def test_out_of_memory_halves_the_batch_and_keeps_the_order(artistic_checkpoint, monkeypatch):
+    params = {"weights": str(artistic_checkpoint), "render_factor": 2}
+    model = build_model("deoldify-artistic", params, "cpu")
     eng = model._engine
-    eng.max_batch = None  # as on a GPU
+    assert eng.batch_cap is None  # the whole batch in one forward pass, as on a GPU
+    grays = [gray(20 + i, 30, i) for i in range(7)]  # distinct images (and sizes): a misordered chunk shows
+    assert len({g.tobytes() for g in grays}) == 7
+    one_by_one = [build_model("deoldify-artistic", {**params, "exact": True}, "cpu").colorize([g])[0] for g in grays]
     sizes = []
     real = engine.Engine.forward
 
@@ -192,12 +198,61 @@ def test_out_of_memory_halves_the_batch(artistic_checkpoint, monkeypatch):
         return real(self, x)
 
     monkeypatch.setattr(engine.Engine, "forward", fake_forward)
-    outs = eng.colorize([gray(20, 30, i) for i in range(7)])
-    assert len(outs) == 7 and eng.max_batch == 2
+    outs = eng.colorize(grays)
+    assert len(outs) == 7 and eng.batch_cap == 2 and eng.halved
     assert sizes[:3] == [7, 4, 2] and max(sizes[3:]) <= 2
-    ref = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 1},
-                      "cpu").colorize([gray(20, 30, i) for i in range(7)])
-    assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 4 for a, b in zip(outs, ref))
+    assert [o.shape[:2] for o in outs] == [g.shape for g in grays]
+    for i, (out, ref) in enumerate(zip(outs, one_by_one)):  # each output belongs to its own input
+        diffs = [np.abs(out.astype(int) - r.astype(int)).mean() if r.shape == out.shape else 1e9 for r in one_by_one]
+        assert int(np.argmin(diffs)) == i and diffs[i] < 1.0
+    assert model.describe_run() == {"forward_batch": "2", "batching": "the runner's batch per forward pass, "
+                                                                      "lowered to 2 after out-of-memory"}
+
+
+def test_default_runs_the_whole_batch_in_one_channels_last_pass(artistic_checkpoint, monkeypatch):
+    model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 2}, "cpu")
+    seen = []
+    real = type(model._engine.net).forward
+    monkeypatch.setattr(type(model._engine.net), "forward",
+                        lambda self, x: seen.append((len(x), x.is_contiguous(memory_format=torch.channels_last)))
+                        or real(self, x))
+    model.colorize([gray(30, 40, i) for i in range(5)])
+    assert seen == [(5, True)]
+    assert model.describe_run()["forward_batch"] == "5"
+
+
+def test_exact_runs_one_image_per_pass_in_the_default_layout(artistic_checkpoint, monkeypatch):
+    model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 2,
+                                              "exact": True}, "cpu")
+    seen = []
+    real = type(model._engine.net).forward
+    monkeypatch.setattr(type(model._engine.net), "forward",
+                        lambda self, x: seen.append((len(x), x.is_contiguous())) or real(self, x))
+    model.colorize([gray(30, 40, i) for i in range(3)])
+    assert seen == [(1, True)] * 3
+    assert model.describe_run()["forward_batch"] == "1" and "exact" in model.describe_run()["batching"]
+    assert model.describe()["memory_format"] == "contiguous"
+    with pytest.raises(HarnessError, match="exact: true reproduces upstream"):
+        build_model("deoldify-artistic", {"exact": True, "precision": "bf16"})
+
+
+def test_weights_overwritten_on_disk_are_loaded_again(tmp_path):
+    from harness.models.deoldify import checkpoint
+
+    path = tmp_path / "w.pth"
+    checkpoint.save_fastai(checkpoint.randomize_(build(ARTISTIC), seed=1), path)
+    first = build_model("deoldify-artistic", {"weights": str(path), "render_factor": 2}, "cpu")
+    again = build_model("deoldify-artistic", {"weights": str(path), "render_factor": 2}, "cpu")
+    assert again._engine.net is first._engine.net  # a render-factor sweep loads the file once
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        before = first._engine.net(x)
+    checkpoint.save_fastai(checkpoint.randomize_(build(ARTISTIC), seed=2), path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    changed = build_model("deoldify-artistic", {"weights": str(path), "render_factor": 2}, "cpu")
+    assert changed._engine.net is not first._engine.net
+    with torch.inference_mode():
+        assert not torch.equal(changed._engine.net(x), before)
 
 
 def test_oom_at_batch_one_is_an_error_not_gray(artistic_checkpoint, monkeypatch):
@@ -323,6 +378,7 @@ def test_describe_names_what_a_run_depends_on(artistic_checkpoint):
     model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 7,
                                               "precision": "bf16"}, "cpu")
     info = model.describe()
-    assert info["device"] == "cpu" and info["precision"] == "bf16" and info["render_factor"] == "7"
-    assert info["post_process"] == "True" and info["weights_path"] == str(artistic_checkpoint)
-    assert info["render_size"] == "112" and "1 image per forward pass" in info["batching"]
+    assert info["weights_path"] == str(artistic_checkpoint) and info["render_size"] == "112"
+    assert info["architecture"] == "resnet34 deep nf_factor 1.5" and info["memory_format"] == "channels_last"
+    assert model.describe_run() == {"forward_batch": "0", "batching": "the runner's batch in one forward pass, "
+                                                                      "channels-last"}  # nothing run yet

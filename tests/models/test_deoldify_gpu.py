@@ -24,9 +24,12 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 @pytest.fixture
-def exact_fp32(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+def exact_fp32():
+    """TF32 off for the test (torch's flag objects compute these attributes: set and restored by hand)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def grays() -> list[np.ndarray]:
@@ -49,7 +52,7 @@ def test_batched_cuda_engine_matches_the_cpu(artistic_checkpoint, exact_fp32):
     params = {"weights": str(artistic_checkpoint), "render_factor": 8}
     cpu = build_model("deoldify-artistic", params, "cpu").colorize(grays())
     model = build_model("deoldify-artistic", params, "cuda")
-    assert model._engine.max_batch is None  # one forward pass for the whole batch
+    assert model._engine.batch_cap is None  # one forward pass for the whole batch
     worst, differ, pixels = differences(model.colorize(grays()), cpu)
     REPORT.append(f"CUDA fp32 (no TF32), one batched pass vs CPU: max |diff| {worst} ({differ} of {pixels} pixels)")
     assert worst <= 8 and differ <= pixels // 100
@@ -107,12 +110,13 @@ device: cuda
     assert child.data.params["device"].startswith("cuda") and child.data.params["metrics_impl"].startswith("torch")
     assert child.data.params["tf32_convolutions"] == str(torch.backends.cudnn.allow_tf32)
     assert child.data.metrics["peak_device_memory_mb"] > 0 and child.data.metrics["n_scored"] == 4
+    assert child.data.params["forward_batch"] == "4"
 
 
 def test_bench_vs_upstream_on_cuda(capsys, tmp_path, monkeypatch):
     pytest.importorskip("deoldify", reason="upstream reference not installed")
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
-    assert main(["bench", "--render-factor", "8", "--images", "4", "--rounds", "1", "--batch-size", "4",
+    assert main(["bench", "--set", "render_factor=8", "--images", "4", "--rounds", "1", "--batch-size", "4",
                  "--vs-upstream", "--device", "cuda"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     REPORT.append("CUDA bench rf 8: " + "; ".join(out[-3:]))

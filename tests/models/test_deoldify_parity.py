@@ -5,8 +5,9 @@ upstream's own generator (its learner functions with `pretrained=False`, no down
 them with a strict load; fastai's format is then written *from upstream's model*
 (`{'model': state_dict, 'opt': OptimWrapper.get_state()}`: a partial of Adam, numpy floats),
 and the harness loads that file through its safe, strict loader. Both then colorize the same
-photos. Measured maxima are printed at the end of the run (section "DeOldify parity and
-precision") and recorded as junit properties.
+photos. `exact: true` must equal upstream bit for bit; the default (one channels-last pass
+per batch) is held to a stated deviation. Measured maxima are printed at the end of the run
+(section "DeOldify parity and precision") and recorded as junit properties.
 """
 
 from __future__ import annotations
@@ -96,17 +97,25 @@ def test_layout_file_is_upstreams(pair):
 
 
 def test_raw_generator_outputs_match(pair, record_property):
-    model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": 8}, "cpu")
-    net = model._engine.net  # the generator the harness loaded from the fastai-written file
     x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        ref, ours = pair.flt.learn.model.eval()(x), net(x)
-    diff = (ref - ours).abs().max().item()
-    REPORT.append(f"{pair.name}: raw generator max |diff| = {diff:.3g} (fp32, 2x3x128x128; limit 1e-4); "
-                  f"output std {ref.std().item():.2f}, range [{ref.min().item():.2f}, {ref.max().item():.2f}]")
-    record_property("raw_max_abs_diff", diff)
+        ref = pair.flt.learn.model.eval()(x)
     assert ref.std() > 0.3 and (ref.abs() > 2.9).float().mean() < 0.05  # varied, not saturated at +-3
-    assert diff <= 1e-4
+    assert (ref[0] - ref[1]).abs().mean() > 0.3  # and different for different inputs: the comparison means something
+    diffs = {}
+    for exact in (True, False):
+        model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": 8, "exact": exact}, "cpu")
+        engine = model._engine  # the generator the harness loaded from the fastai-written file, in the mode's layout
+        layout = torch.contiguous_format if exact else torch.channels_last
+        with torch.inference_mode():
+            diffs[exact] = (ref - engine.net(x.contiguous(memory_format=layout))).abs().max().item()
+    REPORT.append(f"{pair.name}: raw generator max |diff| = {diffs[True]:.3g} exact (limit 1e-4), {diffs[False]:.3g} "
+                  f"channels-last (limit 1e-2) (fp32, 2x3x128x128); output std {ref.std().item():.2f}, "
+                  f"range [{ref.min().item():.2f}, {ref.max().item():.2f}]")
+    record_property("raw_max_abs_diff", diffs[True])
+    record_property("raw_max_abs_diff_channels_last", diffs[False])
+    assert diffs[True] <= 1e-4
+    assert diffs[False] <= 1e-2  # other kernels, other float rounding; same network
 
 
 @pytest.mark.parametrize("render_factor", RENDER_FACTORS)
@@ -116,56 +125,62 @@ def test_end_to_end_images_match(pair, render_factor, record_property):
     lines = []
     for post_process in (True, False):
         model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor,
-                                        "post_process": post_process}, "cpu")
-        ours = model.colorize(grays)  # the harness exactly as it runs on the CPU
+                                        "post_process": post_process, "exact": True}, "cpu")
+        ours = model.colorize(grays)  # the harness exactly as `exact: true` runs
         if post_process:
             pair.harness_fp32[render_factor] = ours
         diff = max_diff(ours, [r[0 if not post_process else 1] for r in reference])
         record_property(f"e2e_max_abs_diff_rf{render_factor}_pp{post_process}", diff)
         lines.append(f"post_process={post_process}: {diff}")
-        assert diff <= 1, f"{pair.name} rf={render_factor} post_process={post_process}: max |diff| {diff} > 1"
-    # What CUDA does: one forward pass for the whole batch. Batch-size-dependent kernels
-    # round differently (~1e-7), which can flip a truncated uint8, and YUV post-processing
-    # amplifies a 1-level chroma flip to up to ~3 RGB levels. Reported, bounded loosely.
-    model._engine.max_batch = None
-    model._engine.post_process = True
-    batched = model.colorize(grays)
+        assert diff == 0, f"{pair.name} rf={render_factor} post_process={post_process}: max |diff| {diff}, not 0"
+    # The default: the whole batch in one channels-last forward pass. Other kernels round
+    # differently (~1e-3 in the raw output), which can flip a truncated uint8, and YUV
+    # post-processing amplifies a 1-level chroma flip to a few RGB levels. Stated, bounded.
+    fast = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor}, "cpu")
+    batched = fast.colorize(grays)
     post = [r[1] for r in reference]
-    d_batch = max_diff(batched, post)
+    diff = np.concatenate([np.abs(a.astype(int) - b.astype(int)).ravel() for a, b in zip(batched, post)])
     n_batch = sum(int((a != b).any(axis=2).sum()) for a, b in zip(batched, post))
     pixels = sum(g.size for g in grays)
-    REPORT.append(f"{pair.name} rf={render_factor}: end-to-end max |diff| vs upstream, CPU engine: "
-                  f"{', '.join(lines)} (limit 1); one batched pass, post_process=True: {d_batch} "
-                  f"({n_batch} of {pixels} pixels differ)")
-    assert d_batch <= 4 and n_batch <= pixels // 200
+    p999 = float(np.percentile(diff, 99.9))
+    REPORT.append(f"{pair.name} rf={render_factor}: end-to-end max |diff| vs upstream, exact: {', '.join(lines)} "
+                  f"(limit 0); default (one channels-last pass), post_process=True: max {diff.max()}, p99.9 "
+                  f"{p999:.0f} grey levels ({n_batch} of {pixels} pixels differ)")
+    record_property(f"e2e_fast_max_abs_diff_rf{render_factor}", int(diff.max()))
+    assert diff.max() <= 6 and p999 <= 2 and n_batch <= pixels // 40
 
 
 def test_bf16_against_fp32(pair, record_property):
-    """bf16 autocast moves the output by about what the network's own sensitivity predicts.
+    """bf16 is autocast of the fp32 network and nothing else, and moves the output by about what
+    the network's own sensitivity predicts.
 
     Random weights make a 100-layer generator close to chaotic: rounding only its *input* to
     bf16 already moves the fp32 output by 13-23% (relative L2). An absolute bound on the bf16
-    difference would therefore measure the weights, not the precision path, and would change
-    with every tweak of `randomize_`. The bound is relative to that sensitivity instead, and
-    the end-to-end difference through the harness's own bf16 path is reported for the README.
+    difference would therefore measure the weights, not the precision path. So the harness's
+    bf16 forward pass must equal plain autocast of the same network exactly (any extra
+    perturbation in the engine shows), autocast must stay within 4x the input-rounding
+    sensitivity, and the end-to-end difference is reported for the README.
     """
     render_factor = RENDER_FACTORS[-1]
     model = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor,
                                     "precision": "bf16"}, "cpu")
     net = model._engine.net
-    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)).contiguous(
+        memory_format=torch.channels_last)
     with torch.inference_mode():
         ref = net(x)
         rounded_input = net(x.bfloat16().float())
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = net(x).float()
+    harness_low = model._engine.forward(x).float()
+    assert torch.equal(harness_low, low)  # the engine's bf16 path adds nothing to autocast
 
     def rel(y: torch.Tensor) -> float:
         return ((y - ref).norm() / ref.norm()).item()
 
     grays = photos()
-    fp32 = pair.harness_fp32.get(render_factor) or build_model(
-        pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor}, "cpu").colorize(grays)
+    fp32 = build_model(pair.name, {"weights": str(pair.checkpoint), "render_factor": render_factor},
+                       "cpu").colorize(grays)
     bf16 = model.colorize(grays)
     diffs = np.concatenate([np.abs(a.astype(int) - b.astype(int)).ravel() for a, b in zip(fp32, bf16)])
     signal = np.concatenate([np.abs(a.astype(int) - g[..., None].astype(int)).ravel() for a, g in zip(fp32, grays)])

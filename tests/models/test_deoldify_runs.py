@@ -71,8 +71,8 @@ device: cpu
     from harness import weights
 
     calls = []
-    real = weights.ensure_weights
-    monkeypatch.setattr(weights, "ensure_weights", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = weights.ensure
+    monkeypatch.setattr(weights, "ensure", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert len(calls) == 1  # resolved once for both render factors, not once per point
@@ -96,7 +96,7 @@ device: cpu
 
 def test_colorize_command_writes_pngs_and_skips_bad_files(photo_dir, tmp_path, artistic_checkpoint, capsys):
     out = tmp_path / "out"
-    code = main(["colorize", str(photo_dir), "--model", "deoldify-artistic", "--render-factor", "4",
+    code = main(["colorize", str(photo_dir), "--model", "deoldify-artistic", "--set", "render_factor=4",
                  "--weights", str(artistic_checkpoint), "--device", "cpu", "--out", str(out)])
     assert code == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
@@ -104,3 +104,59 @@ def test_colorize_command_writes_pngs_and_skips_bad_files(photo_dir, tmp_path, a
     assert np.asarray(Image.open(out / "chelsea.png")).shape == (80, 100, 3)
     err = capsys.readouterr().err
     assert "skipped" in err and "empty.jpg" in err and "notes.txt" in err
+
+
+def test_spec_batch_size_is_the_forward_pass_batch_on_the_cpu(write_spec, tracking_uri, artistic_checkpoint,
+                                                              monkeypatch, capsys):
+    from harness.models.deoldify.unet import Generator
+
+    seen = []
+    real = Generator.forward
+    monkeypatch.setattr(Generator, "forward", lambda self, x: seen.append(len(x)) or real(self, x))
+    spec = write_spec(f"""\
+name: batching
+dataset: {{source: samples}}
+models:
+  - name: deoldify-artistic
+    render_factor: 2
+    weights: {artistic_checkpoint}
+grids: {{count: 0}}
+metrics: [psnr]
+batch_size: 3
+device: cpu
+""")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0, capsys.readouterr().err
+    # 9 samples in chunks of 3; the grayscale camera (in the first chunk) never reaches the model
+    assert seen == [2, 3, 3]
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name("batching")
+    run = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("harness.kind") == "point")
+    assert run.data.params["batch_size"] == "3" and run.data.params["forward_batch"] == "3"
+    assert run.data.params["batching"] == "the runner's batch in one forward pass, channels-last"
+    assert run.data.params["exact"] == "False" and run.data.params["memory_format"] == "channels_last"
+
+
+def test_colorize_refuses_a_file_that_is_not_a_checkpoint(photo_dir, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("epoch 101: loss 0.3\n")
+    code = main(["colorize", str(photo_dir), "--set", "render_factor=2", "--weights", str(notes), "--device", "cpu",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a PyTorch checkpoint" in err and str(notes) in err and "KeyError" not in err
+
+
+def test_colorize_without_weights_says_how_to_pass_them(photo_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HARNESS_OFFLINE", "1")
+    code = main(["colorize", str(photo_dir), "--device", "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--weights PATH" in err and "harness weights fetch deoldify-artistic" in err
+
+
+def test_colorize_an_empty_folder_is_an_error(tmp_path, artistic_checkpoint, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["colorize", str(tmp_path / "empty"), "--weights", str(artistic_checkpoint), "--device", "cpu",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "No files to colorize" in err and str(tmp_path / "empty") in err
+    assert not (tmp_path / "out").exists()

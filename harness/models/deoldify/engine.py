@@ -1,13 +1,19 @@
-"""DeOldify inference, pixel-for-pixel as upstream's `ColorizerFilter`, but batched.
+"""DeOldify inference, pixel-for-pixel as upstream's `ColorizerFilter`, batched.
 
 Per image, upstream: stretch to a square of 16·render_factor (PIL bilinear), gray via
 'LA'→'RGB', ImageNet normalisation, generator, denormalise, clamp to [0, 1], ×255 and
 truncate to uint8, bilinear resize back, and (post_process) keep the input's Y while taking
 U and V from the model (OpenCV YUV). The harness feeds gray images, for which resizing
 first and converting second equals converting first, so the square is built from the gray
-image directly. Every image of one render factor has the same square size, so a batch is
-one forward pass. No watermark is ever added; out of memory halves the batch instead of
-silently returning gray as upstream does.
+image directly.
+
+Two ways through the network. The default runs the whole batch it is given (the spec's
+`batch_size`) as one forward pass in channels-last layout, which oneDNN and cuDNN run
+fastest; its float rounding differs from upstream's by ~1e-3 in the raw output, a few grey
+levels on a few pixels end to end. `exact` runs one image per forward pass in the default
+layout, upstream's order, and is bit-identical to upstream on the CPU. No watermark is
+ever added; out of memory halves the forward batch instead of silently returning gray as
+upstream does.
 """
 
 from __future__ import annotations
@@ -24,11 +30,11 @@ import torch
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.models import imagenet
+from harness.models.deoldify.checkpoint import load_into
 from harness.models.deoldify.unet import Architecture, Generator, build
 
 RENDER_BASE = 16
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Loaded generators, most recent last: a render-factor sweep reuses one load, and at most
@@ -39,9 +45,10 @@ CACHE_SIZE = 2
 
 
 def load_generator(arch: Architecture, weights: Path, device: str, model_name: str) -> Generator:
-    """The generator for these weights on this device, loaded once and shared by sweep points."""
-    from harness.models.deoldify.checkpoint import load_into
+    """The generator for these weights on this device, loaded once and shared by sweep points.
 
+    The cache key holds the file's mtime, so weights overwritten on disk are loaded again.
+    """
     key = (arch.name, str(Path(weights).resolve()), Path(weights).stat().st_mtime_ns, device)
     with _lock:
         if key in _cache:
@@ -51,10 +58,7 @@ def load_generator(arch: Architecture, weights: Path, device: str, model_name: s
             _cache.popitem(last=False)
         net = build(arch)
         load_into(net, Path(weights), model_name)
-        net = net.to(device).eval()
-        if device.startswith("cuda"):  # faster convolutions on GPUs; on the CPU it changes rounding vs upstream
-            net = net.to(memory_format=torch.channels_last)
-        _cache[key] = net
+        _cache[key] = net.to(device).eval()
         return _cache[key]
 
 
@@ -71,24 +75,19 @@ def square_inputs(grays: Sequence[np.ndarray], size: int) -> np.ndarray:
                      for g in grays])
 
 
-def to_model_input(squares: np.ndarray, device: str) -> torch.Tensor:
-    """(B, S, S) uint8 -> ImageNet-normalised (B, 3, S, S) float32 (channels-last on CUDA)."""
+def to_model_input(squares: np.ndarray, device: str, *, channels_last: bool = False) -> torch.Tensor:
+    """(B, S, S) uint8 -> ImageNet-normalised (B, 3, S, S) float32."""
     host = torch.from_numpy(squares)
     if device.startswith("cuda"):
         host = host.pin_memory()  # lets the copy overlap with work already queued on the GPU
     x = host.to(device, non_blocking=True).to(torch.float32).div_(255)
-    x = x[:, None].expand(-1, 3, -1, -1)
-    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
-    x = (x - mean) / std
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+    x = imagenet.normalize(x[:, None].expand(-1, 3, -1, -1))
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def to_uint8(pred: torch.Tensor) -> np.ndarray:
     """Generator output -> (B, S, S, 3) uint8: denormalise, clamp to [0, 1], x255, truncate (upstream's order)."""
-    mean = torch.tensor(MEAN, device=pred.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=pred.device).view(1, 3, 1, 1)
-    out = (pred.float() * std + mean).clamp(0, 1) * 255
+    out = imagenet.denormalize(pred.float()).clamp(0, 1) * 255
     return out.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
 
 
@@ -108,22 +107,24 @@ class Engine:
     """Runs one generator on batches of gray images at one render factor and precision."""
 
     def __init__(self, net: Generator, device: str, render_factor: int, precision: str = "fp32",
-                 post_process: bool = True):
+                 post_process: bool = True, *, exact: bool = False):
         if precision == "fp16" and not device.startswith("cuda"):
             raise HarnessError("precision fp16 needs a CUDA device; on the CPU use fp32 or bf16.",
                                hint="Set precision: fp32 (or bf16) in the spec, or run on a GPU.")
-        self.net, self.device, self.precision = net, device, precision
+        layout = torch.contiguous_format if exact else torch.channels_last
+        self.net, self.device, self.precision = net.to(memory_format=layout), device, precision
         self.size = RENDER_BASE * render_factor
         self.post_process = post_process
-        # On the CPU images go through the network one at a time: batching gains little there,
-        # and batch-size-dependent kernels would change float rounding, while one at a time the
-        # output is bit-identical to upstream's. On CUDA the whole batch runs at once; this is
-        # lowered after an out-of-memory error.
-        self.max_batch: int | None = None if device.startswith("cuda") else 1
+        self.exact = exact
+        #: largest forward batch allowed: None (the whole batch given), 1 when exact, lowered on out-of-memory
+        self.batch_cap: int | None = 1 if exact else None
+        self.largest_forward = 0  # largest forward batch actually run
+        self.halved = False  # whether out-of-memory lowered the cap
         #: wall seconds spent per stage since construction (logged per sweep point)
         self.seconds = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The generator on a model-ready batch, under autocast when the precision asks for it."""
         dtype = DTYPES[self.precision]
         with torch.inference_mode():
             if dtype is None:
@@ -132,15 +133,16 @@ class Engine:
                 return self.net(x)
 
     def _predict(self, squares: np.ndarray) -> np.ndarray:
-        """Forward pass in chunks; on CUDA out-of-memory, halve the chunk and retry."""
+        """Forward passes over the batch, in chunks of at most `batch_cap`; on CUDA out-of-memory,
+        halve the chunk and retry (the outputs keep their input order)."""
         n = len(squares)
-        step = min(n, self.max_batch or n)
+        step = min(n, self.batch_cap or n)
         outs, start = [], 0
         while start < n:
             chunk = squares[start:start + step]
             try:
                 t0 = time.perf_counter()
-                x = to_model_input(chunk, self.device)
+                x = to_model_input(chunk, self.device, channels_last=not self.exact)
                 t1 = time.perf_counter()
                 pred = self.forward(x)
                 if pred.is_cuda:
@@ -150,6 +152,7 @@ class Engine:
                 self.seconds["preprocess"] += t1 - t0
                 self.seconds["model"] += t2 - t1
                 self.seconds["postprocess"] += time.perf_counter() - t2
+                self.largest_forward = max(self.largest_forward, len(chunk))
                 start += len(chunk)
                 continue
             except torch.cuda.OutOfMemoryError:
@@ -161,16 +164,18 @@ class Engine:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             step = (step + 1) // 2
-            self.max_batch = step
+            self.batch_cap, self.halved = step, True
         return np.concatenate(outs)
 
-    def batching(self) -> str:
-        """How images go through the network (logged with the run's params)."""
-        if self.max_batch == 1 and not self.device.startswith("cuda"):
-            return "1 image per forward pass on the CPU (bit-identical to upstream's one-image loop)"
-        if self.max_batch is None:
-            return "the runner's batch_size per forward pass, halved and retried on CUDA out-of-memory"
-        return f"up to {self.max_batch} images per forward pass (lowered after CUDA out-of-memory)"
+    def batching(self) -> dict[str, str]:
+        """How images actually went through the network (logged after the run)."""
+        if self.exact:
+            how = "exact: one image per forward pass, default memory layout (upstream's order)"
+        elif self.halved:
+            how = f"the runner's batch per forward pass, lowered to {self.batch_cap} after out-of-memory"
+        else:
+            how = "the runner's batch in one forward pass, channels-last"
+        return {"forward_batch": str(self.largest_forward), "batching": how}
 
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not grays:

@@ -35,6 +35,8 @@ class Architecture:
 
 ARTISTIC = Architecture("deep", "resnet34", 1.5, True)
 STABLE = Architecture("wide", "resnet101", 2.0, False)
+#: the variant table's `architecture` key -> architecture
+ARCHITECTURES = {a.name: a for a in (ARTISTIC, STABLE)}
 
 
 def _encoder(backbone: str) -> nn.Sequential:

@@ -1,9 +1,11 @@
-"""The metrics as batched torch functions, to score on the device where the model runs.
+"""The metrics' batched torch forms, to score on the device where the model runs.
 
-Same definitions as the scikit-image references in `harness.metrics` (tests hold them to
-1e-6, CIEDE2000 to 1e-4): at GPU speed, CPU scoring (SSIM alone ~65 ms per 640x480 pair)
-would dominate a run. Inputs are uint8 tensors of shape (B, H, W, 3), one size per batch;
-outputs are float64 tensors of shape (B,). Arithmetic is float64 for parity.
+Same definitions as the per-image references in `harness.metrics.image` (tests hold them
+to 1e-6, CIEDE2000 to 1e-4): at GPU speed, CPU scoring (SSIM alone ~65 ms per 640x480
+pair) would dominate a run. Inputs are uint8 tensors of shape (B, H, W, 3), one size per
+batch; outputs are float64 tensors of shape (B,). Arithmetic is float64 for parity. The
+metric definitions name these functions as their `batched` form; this module is imported
+only when one is called (torch is heavy).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-PSNR_CAP = 100.0
-_SSIM_WIN = 7
+from harness.metrics.constants import PSNR_CAP, SSIM_WIN
+
 _XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
 _D65 = (0.95047, 1.0, 1.08883)
 
@@ -24,7 +26,7 @@ def _f64(x: torch.Tensor) -> torch.Tensor:
 
 
 def psnr(gt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """PSNR per image (data_range 255), capped at PSNR_CAP like `harness.metrics.psnr`."""
+    """PSNR per image (data_range 255), capped at PSNR_CAP like `harness.metrics.image.psnr`."""
     mse = (_f64(gt) - _f64(out)).pow(2).flatten(1).mean(1)
     value = 10.0 * torch.log10((255.0 ** 2) / mse)
     return torch.clamp(torch.nan_to_num(value, posinf=PSNR_CAP), max=PSNR_CAP)
@@ -39,10 +41,10 @@ def ssim(gt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """
     x = _f64(gt).permute(0, 3, 1, 2)
     y = _f64(out).permute(0, 3, 1, 2)
-    if min(x.shape[-2:]) < _SSIM_WIN:
-        raise ValueError(f"SSIM needs images of at least {_SSIM_WIN}x{_SSIM_WIN} pixels")
-    box = lambda t: F.avg_pool2d(t, _SSIM_WIN, stride=1)  # noqa: E731
-    n = _SSIM_WIN * _SSIM_WIN
+    if min(x.shape[-2:]) < SSIM_WIN:
+        raise ValueError(f"SSIM needs images of at least {SSIM_WIN}x{SSIM_WIN} pixels")
+    box = lambda t: F.avg_pool2d(t, SSIM_WIN, stride=1)  # noqa: E731
+    n = SSIM_WIN * SSIM_WIN
     cov_norm = n / (n - 1)
     ux, uy = box(x), box(y)
     vx = cov_norm * (box(x * x) - ux * ux)
@@ -117,22 +119,6 @@ def delta_e(gt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return ciede2000(rgb_to_lab(gt), rgb_to_lab(out)).flatten(1).mean(1)
 
 
-def score_batch(gt: torch.Tensor, out: torch.Tensor, metrics) -> dict[str, torch.Tensor]:
-    """Columns of the per-image table for a same-size batch, as `harness.metrics.score_image` names them."""
-    cols: dict[str, torch.Tensor] = {}
-    for name in metrics:
-        if name == "psnr":
-            cols["psnr"] = psnr(gt, out)
-        elif name == "ssim":
-            cols["ssim"] = ssim(gt, out)
-        elif name == "delta_e":
-            cols["delta_e"] = delta_e(gt, out)
-        elif name == "colorfulness":
-            cols["colorfulness"] = colorfulness(out)
-            cols["colorfulness_gt"] = colorfulness(gt)
-        else:
-            raise KeyError(name)
-    return cols
-
-
-SUPPORTED = ("psnr", "ssim", "colorfulness", "delta_e")
+def colorfulness_pair(gt: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The `colorfulness` metric's columns: of the output and of the ground truth."""
+    return {"colorfulness": colorfulness(out), "colorfulness_gt": colorfulness(gt)}

@@ -3,7 +3,6 @@ summaries with numpy; the registry and the directions behave as the runner and c
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -57,7 +56,8 @@ def test_outputs_are_python_floats():
     gt = skimage.data.astronaut()[:64, :64]
     out = variants(gt)["noisy"]
     for name in metrics.metric_names():
-        assert type(metrics.get_metric(name).fn(gt, out)) is float
+        row = metrics.get_metric(name)().score(gt, out)
+        assert row and all(type(v) is float for v in row.values())
     assert type(metrics.colorfulness(gt)) is float
 
 
@@ -145,12 +145,14 @@ def test_colorfulness_ignores_layout_and_accepts_pixel_lists():
     assert metrics.colorfulness(shuffled) == pytest.approx(metrics.colorfulness(photo), rel=1e-9)
 
 
-def test_registered_colorfulness_scores_the_output_only():
-    info = metrics.get_metric("colorfulness")
+def test_registered_colorfulness_scores_output_and_ground_truth_with_no_direction():
+    metric = metrics.get_metric("colorfulness")
     red, gray = solid((255, 0, 0)), solid((90, 90, 90))
-    assert info.higher_is_better is True
-    assert info.fn(gray, red) == metrics.colorfulness(red)
-    assert info.fn(red, gray) == 0.0
+    assert metric.higher_is_better is None  # more colour is not better: matching the truth is (cf_delta)
+    assert metric.columns == ("colorfulness", "colorfulness_gt")
+    assert metric().score(gray, red) == {"colorfulness": metrics.colorfulness(red), "colorfulness_gt": 0.0}
+    assert metric().score(red, gray) == {"colorfulness": 0.0, "colorfulness_gt": metrics.colorfulness(red)}
+    assert metric.derived["cf_delta"].higher_is_better is False
 
 
 # ----- delta E ------------------------------------------------------------------------------
@@ -234,7 +236,9 @@ def test_bootstrap_is_seeded():
 def test_bootstrap_in_chunks_gives_the_same_kind_of_interval(monkeypatch):
     values = np.random.default_rng(6).normal(10, 2, size=400)
     whole = metrics.summarize(values, n_boot=2000)
-    monkeypatch.setattr(metrics, "_BOOT_CHUNK", 1000)  # 2 resamples per chunk
+    from harness.metrics import summary
+
+    monkeypatch.setattr(summary, "_BOOT_CHUNK", 1000)  # 2 resamples per chunk
     chunked = metrics.summarize(values, n_boot=2000)
     assert chunked["ci95_low"] < chunked["mean"] < chunked["ci95_high"]
     assert chunked["ci95_low"] == pytest.approx(whole["ci95_low"], abs=0.05)
@@ -316,11 +320,11 @@ def test_run_psnr_is_the_mean_of_per_image_values_not_pooled():
 def test_builtin_registry():
     assert metrics.metric_names() == ["colorfulness", "delta_e", "psnr", "ssim"]
     directions = {n: metrics.get_metric(n).higher_is_better for n in metrics.metric_names()}
-    assert directions == {"colorfulness": True, "delta_e": False, "psnr": True, "ssim": True}
+    assert directions == {"colorfulness": None, "delta_e": False, "psnr": True, "ssim": True}
     info = metrics.get_metric("psnr")
     assert info.name == "psnr" and info.fn is metrics.psnr and "dB" in info.description
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        info.name = "other"
+    assert info.kind == "image" and info.columns == ("psnr",)
+    assert all(metrics.get_metric(n).has_device_form() for n in metrics.metric_names())
 
 
 def test_unknown_metric_suggests_the_closest_name():
@@ -333,7 +337,9 @@ def test_unknown_metric_suggests_the_closest_name():
 
 
 def test_a_new_metric_is_one_decorated_function(monkeypatch):
-    monkeypatch.setattr(metrics, "_METRICS", dict(metrics._METRICS))
+    from harness.metrics import registry
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
 
     @metrics.register_metric("mean_abs_error", higher_is_better=False)
     def mae(gt, out):
@@ -346,6 +352,7 @@ def test_a_new_metric_is_one_decorated_function(monkeypatch):
     gt = solid((10, 10, 10))
     assert metrics.score_image(gt, solid((13, 13, 13)), ["mean_abs_error"]) == {"mean_abs_error": 3.0}
     assert metrics.higher_is_better("mean_abs_error_p95") is False
+    assert not info.has_device_form()  # no batched form given: scored on the CPU on its own
     with pytest.raises(ValueError, match="already registered"):
         metrics.register_metric("psnr", higher_is_better=True)
     for bad in ("PSNR", "my metric", "a__b", "_x", ""):
@@ -356,7 +363,7 @@ def test_a_new_metric_is_one_decorated_function(monkeypatch):
 @pytest.mark.parametrize("key, expected", [
     ("psnr_mean", True), ("psnr_p05", True), ("psnr_ci95_low", True), ("ssim_p50", True),
     ("delta_e_mean", False), ("delta_e_p95", False), ("delta_e_max", False),
-    ("colorfulness_mean", True), ("colorfulness_gt_mean", True), ("cf_delta", False),
+    ("colorfulness_mean", None), ("colorfulness_gt_mean", None), ("cf_delta", False),
     ("psnr_std", None), ("delta_e_std", None), ("colorfulness_gt_std", None),
     ("n_failed", False), ("n_excluded", False), ("n_scored", True), ("n_images", None),
     ("psnr_objects_mean", True), ("delta_e_background_p50", False), ("psnr_mean__animal", True),

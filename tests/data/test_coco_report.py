@@ -1,4 +1,4 @@
-"""Object-versus-background scores and the per-supercategory breakdown."""
+"""COCO's reporting: object-versus-background scores and the per-supercategory breakdown."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from harness import metrics
-from harness.regions import by_category, category_metrics, category_plot, region_scores
+from harness.data.coco_report import by_category, category_metrics, region_scores
+from harness.visuals import category_plot
 
 
 def test_region_scores_are_the_metrics_on_masked_pixels():

@@ -1,0 +1,18 @@
+"""Image quality metrics: one definition per metric, a registry, and run-level summaries.
+
+`registry` holds the `Metric` interface and `register_metric`; `image` defines the
+built-in per-image metrics (importing it registers them); `kernels` has their batched
+torch forms; `summary` aggregates per-image values into run-level numbers and knows the
+direction of every summary key.
+"""
+
+from harness.metrics import image as _builtin  # noqa: F401 - registers the built-in metrics
+from harness.metrics.constants import MIN_SIDE, PSNR_CAP
+from harness.metrics.image import colorfulness, delta_e, psnr, ssim
+from harness.metrics.registry import (Derived, Metric, MetricChoice, build_metrics, choices, get_metric,
+                                      metric_names, register_metric, score_image)
+from harness.metrics.summary import STATS, ci_columns, higher_is_better, summarize, summarize_run
+
+__all__ = ["MIN_SIDE", "PSNR_CAP", "STATS", "Derived", "Metric", "MetricChoice", "build_metrics", "choices", "ci_columns",
+           "colorfulness", "delta_e", "get_metric", "higher_is_better", "metric_names", "psnr",
+           "register_metric", "score_image", "ssim", "summarize", "summarize_run"]

@@ -1,0 +1,25 @@
+"""Every official weights file the harness knows, by the name `harness weights` takes.
+
+The files come from the tables that own them: the model variants (`models/variants.py`)
+and the metrics that need a network; this module only joins them.
+"""
+
+from __future__ import annotations
+
+from harness.errors import unknown_name
+from harness.models.variants import VARIANTS
+from harness.weights import WeightsFile
+
+
+def weights_files() -> dict[str, WeightsFile]:
+    """Catalogue name -> official file, models first."""
+    return {v.name: v.weights for v in VARIANTS.values() if v.weights is not None}
+
+
+def weights_file(name: str) -> WeightsFile:
+    """The official file named `name`; a HarnessError suggesting the closest name otherwise."""
+    files = weights_files()
+    try:
+        return files[name]
+    except KeyError:
+        raise unknown_name("model with official weights", name, files) from None
