@@ -22,7 +22,7 @@ from harness.data import samples
 from harness.data.images import is_grayscale, to_gray
 from harness.device import resolve_device
 from harness.errors import HarnessError
-from harness.models.registry import build_model, get_model_class
+from harness.models.registry import build_model, get_model_class, parse_params
 
 
 @dataclass
@@ -40,14 +40,15 @@ def _photos(n: int) -> list[np.ndarray]:
     return [to_gray(colour[i % len(colour)]) for i in range(n)]
 
 
-def _weights(cls, workdir: Path) -> tuple[Path, str]:
+def _weights(cls, params, workdir: Path) -> tuple[Path, str]:
     """The official file when cached and intact, else random weights of the same architecture."""
-    if cls.variant is not None and cls.variant.weights is not None:
+    item = cls.variant.official_weights(params) if cls.variant is not None else None
+    if item is not None:
         try:
-            return official.ensure(cls.variant.weights, fetch=False), "official"
+            return official.ensure(item, fetch=False), "official"
         except HarnessError:
             pass
-    return cls.write_random_weights(workdir / f"{cls.name}-random.pth", seed=0), "random"
+    return cls.write_random_weights(workdir / f"{cls.name}-random.pth", params, seed=0), "random"
 
 
 def flops_per_image(model, gray: np.ndarray) -> float:
@@ -73,7 +74,7 @@ def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_si
     cls = get_model_class(model)
     grays = _photos(images)
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
-        path, kind = _weights(cls, Path(tmp))
+        path, kind = _weights(cls, parse_params(model, params), Path(tmp))
         out.say(f"weights: {kind} {path.name}" if kind == "official"
                 else "weights: random, same architecture (speed does not depend on weight values)")
         settings = {**(params or {}), "weights": str(path)}

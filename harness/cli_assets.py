@@ -48,14 +48,17 @@ def weights_status() -> None:
 
 
 @weights.command("fetch")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Download again even if cached.")
-def weights_fetch(name: str, force: bool) -> None:
-    """Download NAME's official weights into the cache (resumable, checksum verified)."""
+def weights_fetch(names: tuple[str, ...], force: bool) -> None:
+    """Download the official weights NAME... (see `harness weights list`) into the cache, resumable and
+    checksum verified."""
     from harness.weights import fetch
     from harness.weights_catalog import weights_file
 
-    click.echo(str(fetch(weights_file(name), force=force)))
+    files = [weights_file(name) for name in names]  # every name checked before any download
+    for item in files:
+        click.echo(str(fetch(item, force=force)))
 
 
 @weights.command("path")

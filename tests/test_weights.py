@@ -47,7 +47,9 @@ def test_official_urls_are_the_ones_upstream_publishes():
     for kind, url in published.items():
         ours = weights_file(f"deoldify-{kind.lower()}").urls[0]
         assert ours == url.replace("?dl=0", "?dl=1"), kind
-    assert all(len(w.urls) == 2 and w.urls[1].startswith("https://huggingface.co/") for w in weights_files().values())
+    deoldify = [w for name, w in weights_files().items() if name.startswith("deoldify-")]
+    assert len(deoldify) == 3 and all(len(w.urls) == 2 and w.urls[1].startswith("https://huggingface.co/")
+                                      for w in deoldify)  # each with the Hugging Face mirror as fallback
 
 
 def test_home_and_cache(monkeypatch, tmp_path):
@@ -219,3 +221,19 @@ def test_file_sha256_sidecar_is_reused_and_refreshed(tmp_path, monkeypatch):
     path.write_bytes(b"two!")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
     assert weights.file_sha256(path) == hashlib.sha256(b"two!").hexdigest() and len(calls) == 2
+
+
+def test_metric_networks_are_in_the_same_catalogue(tmp_path, monkeypatch, capsys):
+    """FID's Inception and LPIPS's backbones go through the same cache, checks and commands as models' weights."""
+    from harness.cli import main
+
+    files = weights_files()
+    assert files["fid-inception"].filename == "pt_inception-2015-12-05-6726825d.pth"
+    assert files["fid-inception"].sha256 == "6726825d" and files["lpips-alex"].sha256 == "7be5be79"
+    assert files["lpips-vgg"].urls == ("https://download.pytorch.org/models/vgg16-397923af.pth",)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "fid-inception: pt_inception-2015-12-05-6726825d.pth" in out and "lpips-alex: alexnet-owt" in out
+    assert main(["weights", "fetch", "lpips-alex", "fid-inceptio"]) == 2  # every name checked before any download
+    assert "Did you mean 'fid-inception'" in capsys.readouterr().err

@@ -78,14 +78,14 @@ class Colorizer(ABC):
         chosen = getattr(params, "weights", None)
         if chosen is not None:
             return official.explicit(chosen, cls.name)
-        if cls.variant is not None and cls.variant.weights is not None:
-            return official.ensure(cls.variant.weights)
-        return None
+        item = cls.variant.official_weights(params) if cls.variant is not None else None
+        return official.ensure(item) if item is not None else None
 
     @classmethod
-    def write_random_weights(cls, path: Path, seed: int = 0) -> Path:
-        """Write random weights of this model's architecture, in its official file format, to `path`
-        (for tests and speed benchmarks where the official file is not available; never for results)."""
+    def write_random_weights(cls, path: Path, params: BaseModel | None = None, seed: int = 0) -> Path:
+        """Write random weights of this model's architecture (for `params`, where it depends on them),
+        in its official file format, to `path`: for tests and speed benchmarks where the official file
+        is not available, never for results."""
         raise HarnessError(f"Model {cls.name} has no random-weights writer.")
 
     @classmethod

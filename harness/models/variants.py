@@ -16,11 +16,30 @@ from typing import Any
 from harness.weights import WeightsFile
 
 _DEOLDIFY_HF = "https://huggingface.co/spensercai/DeOldify/resolve/main"
+_ZHANG_S3 = "https://colorizers.s3.us-east-2.amazonaws.com"
+_ZHANG_SOURCE = ("the sha256 prefix in the official file name (upstream loads it with check_hash=True); ECCV16's "
+                 "full digest and size from a Git LFS pointer of the same file in a public repository, unverified")
+_DDCOLOR_SOURCE = ("the Hugging Face LFS object id (the file's sha256) and sizes pinned by third-party downloaders, "
+                   "unverified here")
+
+
+def _ddcolor(repo: str, sha256: str, size: int | None = None) -> WeightsFile:
+    """A DDColor checkpoint published as `pytorch_model.bin` of Hugging Face repo piddnad/<repo>,
+    cached under the repo's name (the four files share their remote name)."""
+    return WeightsFile(repo.replace("_", "-"), f"{repo}.bin",
+                       (f"https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.bin",),
+                       size, sha256, source=_DDCOLOR_SOURCE)
+
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One built-in model: `name` in specs, implemented by the class registered as `family`."""
+    """One built-in model: `name` in specs, implemented by the class registered as `family`.
+
+    Its official weights are one file (`weights`), or one of several published files chosen
+    by the value of a parameter (`weights_by`: parameter name, {value: file}), as DDColor's
+    `weights_variant`.
+    """
 
     name: str
     family: str
@@ -29,9 +48,21 @@ class Variant:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # parameter defaults that differ by variant
     weights: WeightsFile | None = None
     summary: str = ""
+    weights_by: tuple[str, Mapping[str, WeightsFile]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def official_weights(self, params: Any = None) -> WeightsFile | None:
+        """The official file these parameters use (None for a model without weights)."""
+        if self.weights_by is None:
+            return self.weights
+        param, files = self.weights_by
+        return files[getattr(params, param)]
+
+    def weights_files(self) -> list[WeightsFile]:
+        """Every official file of this variant."""
+        return list(self.weights_by[1].values()) if self.weights_by else [self.weights] if self.weights else []
 
 
 _ROWS = [
@@ -58,6 +89,26 @@ _ROWS = [
                          f"{_DEOLDIFY_HF}/ColorizeVideo_gen.pth"),
                         874_066_230, None, source="third-party reports (mirrors, user posts), unverified"),
             "DeOldify Video: Stable's architecture trained for flicker-free video"),
+    Variant("zhang-eccv16", "zhang", "harness.models.zhang", "eccv16", {},
+            WeightsFile("zhang-eccv16", "colorization_release_v2-9b330a0b.pth",
+                        (f"{_ZHANG_S3}/colorization_release_v2-9b330a0b.pth",), 128_976_165,
+                        "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
+                        source=_ZHANG_SOURCE),
+            "Zhang et al. ECCV 2016, Colorful Image Colorization: classification over 313 ab bins"),
+    Variant("zhang-siggraph17", "zhang", "harness.models.zhang", "siggraph17", {},
+            WeightsFile("zhang-siggraph17", "siggraph17-df00044c.pth",
+                        (f"{_ZHANG_S3}/siggraph17-df00044c.pth",), None, "df00044c", source=_ZHANG_SOURCE),
+            "Zhang et al. SIGGRAPH 2017, Real-Time User-Guided Colorization, run without hints"),
+    Variant("ddcolor", "ddcolor", "harness.models.ddcolor", "", {},
+            summary="DDColor (Kang et al., ICCV 2023): ConvNeXt encoder, multi-scale colour decoder",
+            weights_by=("weights_variant", {
+                "paper": _ddcolor("ddcolor_paper", "5c77db8292398a2ec1397003f0a90266c28e97b013515d5e9a32e73a4c54a67d"),
+                "modelscope": _ddcolor("ddcolor_modelscope",
+                                       "d81711971ec59200da26d5e8a1afae8dd3778d495ea8ad7a7dadc769f403f7e7", 911_914_869),
+                "artistic": _ddcolor("ddcolor_artistic",
+                                     "5a076e84efce59848394f572a105f7b78f7f6e917f615d1ee88537241b96dca3", 911_914_869),
+                "paper_tiny": _ddcolor("ddcolor_paper_tiny",
+                                       "8a1277bc90a1bfbb6d2d83933a9a6bc821931879ca93e26e4fcec12165d41fce", 220_372_845)})),
 ]
 
 #: name -> variant, in the order above

@@ -31,7 +31,7 @@ def test_metrics_torch_batch_of_8(benchmark, pair):
     gt, out = pair
     g = torch.from_numpy(np.stack([gt] * 8))
     o = torch.from_numpy(np.stack([out] * 8))
-    built = metrics.build_metrics(metrics.metric_names())
+    built = metrics.build_metrics(["psnr", "ssim", "colorfulness", "delta_e"])
     cols = benchmark(lambda: {k: v for m in built for k, v in m.score_batch(g, o).items()})
     assert cols["psnr"].shape == (8,)
 

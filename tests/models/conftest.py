@@ -1,4 +1,4 @@
-"""Fixtures for the DeOldify tests: generated checkpoints in the official (fastai) format."""
+"""Fixtures for the model tests: generated checkpoints in the official formats, and the measured-figures report."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def write_layout(arch: str, layout: dict[str, list]) -> None:
 
 def pytest_terminal_summary(terminalreporter):
     if REPORT:
-        terminalreporter.section("DeOldify parity and precision (measured)")
+        terminalreporter.section("Model parity and precision (measured)")
         for line in REPORT:
             terminalreporter.write_line(line)
 

@@ -55,7 +55,7 @@ class DeOldify(Colorizer):
                                      exact=params.exact)
 
     @classmethod
-    def write_random_weights(cls, path: Path, seed: int = 0) -> Path:
+    def write_random_weights(cls, path: Path, params: DeOldifyParams | None = None, seed: int = 0) -> Path:
         from harness.models.deoldify import checkpoint, unet
 
         net = checkpoint.randomize_(unet.build(unet.ARCHITECTURES[cls.variant.architecture]), seed=seed)

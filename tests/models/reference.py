@@ -1,0 +1,15 @@
+"""The upstream references for parity tests: skipped with a reason where the reference folder is absent."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.models import reference
+
+
+def require(package: str):
+    """The reference package, or skip the test saying where it was looked for."""
+    if not reference.available(package):
+        pytest.skip(f"upstream reference '{package}' not found in {reference.reference_dir()} "
+                    "(../shared/reference, or set HARNESS_REFERENCE_DIR)")
+    return reference.load(package)
