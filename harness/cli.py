@@ -49,6 +49,9 @@ def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progre
     click.echo("Browse it with `harness ui`; rank it with `harness compare`.")
     if failed:
         click.echo(f"{len(failed)} sweep point(s) failed; see the messages above.", err=True)
+    without = sorted({m for p in outcome.points for m in p.without})
+    if without:
+        click.echo(f"Metric(s) {', '.join(without)} were not computed (weights missing; see above).", err=True)
     sys.exit(outcome.exit_code)
 
 
@@ -89,15 +92,27 @@ SET_HELP = "A model parameter, KEY=VALUE, as in a spec (repeatable): e.g. --set 
 @cli.command()
 @click.option("--experiment", default=None, help="Experiment name (default: the one with the latest sweep).")
 @click.option("--metric", default="psnr_mean", show_default=True, help="Summary metric to rank by.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "markdown"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "markdown", "paper", "latex"]), default="table",
+              show_default=True, help="A ranking (table, csv, markdown), or every point in a paper's columns "
+                                      "(paper: markdown, latex).")
 @click.option("--all", "all_parents", is_flag=True, help="Rank the runs of every sweep, not just the latest.")
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 def compare(experiment: str | None, metric: str, fmt: str, all_parents: bool, tracking_uri: str | None) -> None:
     """Rank sweep points by a metric, with 95% CIs and the difference to the grayscale baseline."""
-    from harness.compare import format_failed, format_ranking, rank
+    from harness.compare import fid_caveat, format_failed, format_ranking, rank
 
     sweep = _load_sweep(experiment, tracking_uri, all_parents)
-    click.echo(format_ranking(rank(sweep.runs, metric), fmt, metric))
+    if fmt in ("paper", "latex"):
+        from harness.paper_table import paper_table
+
+        if sweep.runs.empty:
+            raise HarnessError("There are no finished sweep-point runs to tabulate.", hint="Run `harness run SPEC`.")
+        click.echo(paper_table(sweep.runs, fmt))
+    else:
+        click.echo(format_ranking(rank(sweep.runs, metric), fmt, metric))
+        caveat = fid_caveat(sweep.runs, metric)
+        if caveat:
+            click.echo(caveat, err=fmt == "csv")
     failed = format_failed(sweep.failed)
     if failed:
         click.echo(failed, err=fmt == "csv")  # keep a CSV parseable

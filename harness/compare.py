@@ -19,17 +19,19 @@ import pandas as pd
 
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import ci_columns, higher_is_better
+from harness.metrics.fid import FID_RELIABLE_N
 
 BASELINE = "grayscale"
 COLUMNS = ["rank", "label", "model", "split", "value", "ci_low", "ci_high", "vs_baseline", "overlap", "run_id"]
 FORMATS = ("table", "csv", "markdown")
 _META = {"run_id", "parent_run_id", "label", "model", "split", "status", "start_time"}
+_PREFIXES = ("param.", "note.")
 OVERLAP_NOTE = "≈ next: this point's 95% CI overlaps the next one's, so the order between them is not significant."
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
     """The logged metric columns of a runs table (everything but run metadata and `param.*`)."""
-    return sorted(str(c) for c in runs.columns if c not in _META and not str(c).startswith("param."))
+    return sorted(str(c) for c in runs.columns if c not in _META and not str(c).startswith(_PREFIXES))
 
 
 def _column(runs: pd.DataFrame, name: str | None) -> pd.Series:
@@ -94,6 +96,17 @@ def _cells(table: pd.DataFrame) -> list[list[str]]:
 
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def fid_caveat(runs: pd.DataFrame, metric: str) -> str:
+    """A warning under a ranking by FID when some point scored fewer images than FID needs."""
+    if metric.split("__")[0] != "fid" or "n_fid" not in runs:
+        return ""
+    n = pd.to_numeric(runs["n_fid"], errors="coerce").dropna()
+    if n.empty or n.min() >= FID_RELIABLE_N:
+        return ""
+    return (f"FID over {int(n.min())}–{int(n.max())} images: below {FID_RELIABLE_N:,} FID is strongly biased upward; "
+            "only points with the same number of images compare.")
 
 
 def format_failed(failed: list[tuple[str, str]]) -> str:

@@ -27,7 +27,8 @@ from harness.tracking import Tracker, quiet_mlflow
 from harness.weights import file_sha256
 
 #: Bump when a change to scoring makes old runs incomparable: their run keys then differ.
-SCORING_VERSION = 1
+#: 2: `colorfulness` (and cf_delta) became the literature's absolute-value form.
+SCORING_VERSION = 2
 
 
 @dataclass
@@ -38,6 +39,7 @@ class PointOutcome:
     message: str = ""
     summary: dict[str, float] = field(default_factory=dict)
     reported: bool = False  # the message was already printed in full (at preflight)
+    without: list[str] = field(default_factory=list)  # metrics left out: their weights are missing
 
 
 @dataclass
@@ -48,8 +50,8 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        """0 when every point is done or reused, 1 when any failed."""
-        return 1 if any(p.status == "failed" for p in self.points) else 0
+        """0 when every point is done or reused with every metric, 1 when any failed or lacks a metric."""
+        return 1 if any(p.status == "failed" or p.without for p in self.points) else 0
 
 
 @dataclass
@@ -71,16 +73,26 @@ class Sweep:
     parent: str
     datasets: dict[str | None, Dataset]
     models: dict[tuple, Ready]  # (model, weights param) -> readiness
-    metrics: Ready  # all metrics' weights together
+    metrics: dict[str, Ready]  # metric name -> readiness of its weights
     force: bool = False
     progress: bool = True
+
+    @property
+    def usable_metrics(self) -> list:
+        """The chosen metrics whose weights are there (the others are left out and reported)."""
+        return [m for m in self.loaded.metrics if self.metrics[m.name].error is None]
+
+    @property
+    def missing_metrics(self) -> list[str]:
+        return [m.name for m in self.loaded.metrics if self.metrics[m.name].error is not None]
 
     def identity(self, point: SweepPoint, weights_sha: str | None) -> dict[str, Any]:
         """Everything that changes a point's numbers; its hash is the run key (see the README)."""
         spec = self.loaded.spec
         return {"point": point.identity(), "data": self.datasets[point.split].fingerprint,
-                "seed": getattr(spec.dataset, "seed", 0), "metrics": [m.identity() for m in self.loaded.metrics],
-                "metric_weights": self.metrics.sha256, "weights": weights_sha, "scoring": SCORING_VERSION,
+                "seed": getattr(spec.dataset, "seed", 0),
+                "metrics": [{**m.identity(), "weights": self.metrics[m.name].sha256} for m in self.usable_metrics],
+                "weights": weights_sha, "scoring": SCORING_VERSION, "protocol": spec.protocol,
                 "device": device_type(self.device), "numerics": numerics(self.device), "metrics_impl": self.impl,
                 "batch_size": spec.batch_size}
 
@@ -127,8 +139,8 @@ def run_experiment(spec_path: str | Path, *, tracking_uri: str | None = None, fo
             if status == "FINISHED" and any(o.status == "failed" for o in outcomes):
                 status = "FAILED"
             finish_sweep(tracker, parent, status, runs, [
-                {"label": o.point.label, "status": o.status, "run_id": o.run_id, "message": o.message}
-                for o in outcomes])
+                {"label": o.point.label, "status": o.status, "run_id": o.run_id, "message": o.message,
+                 "without": o.without} for o in outcomes])
     return Outcome(parent_run_id=parent, points=outcomes, tracking_uri=tracker.uri)
 
 
@@ -140,11 +152,11 @@ def _dataset(spec, split: str | None) -> Dataset:
     return dataset
 
 
-def _ready(what: str, check) -> Ready:
+def _ready(what: str, check, tag: str = "failed") -> Ready:
     try:
         weights = check()
     except HarnessError as exc:
-        _say(f"[failed] {what}: {exc}")
+        _say(f"[{tag}] {what}: {exc}")
         return Ready(error=str(exc))
     return Ready(sha256=file_sha256(Path(weights)) if weights is not None else None)
 
@@ -168,22 +180,21 @@ def _preflight_models(points: list[SweepPoint]) -> dict[tuple, Ready]:
     return ready
 
 
-def _preflight_metrics(loaded: LoadedSpec) -> Ready:
-    """The weights of every chosen metric, resolved once for the sweep; one missing fails every point."""
-    digests: dict[str, str | None] = {}
-    for choice in loaded.metrics:
-        state = _ready(f"metric {choice.name}", lambda: choice.metric.preflight(choice.params))
-        if state.error is not None:
-            return state
-        digests[choice.name] = state.sha256
-    return Ready(sha256=",".join(f"{k}={v}" for k, v in digests.items() if v) or None)
+def _preflight_metrics(loaded: LoadedSpec) -> dict[str, Ready]:
+    """The weights of every chosen metric, resolved once for the sweep. A metric whose weights
+    are missing is left out of every point (said once, in full, here); the others still run."""
+    return {c.name: _ready(f"metric {c.name} (left out of every point)", lambda: c.metric.preflight(c.params),
+                           "missing") for c in loaded.metrics}
 
 
 def _run_point(sweep: Sweep, point: SweepPoint) -> PointOutcome:
     model_state = sweep.models[_model_key(point)]
-    for state in (model_state, sweep.metrics):
-        if state.error is not None:
-            return PointOutcome(point, "failed", message=state.error, reported=True)
+    if model_state.error is not None:
+        return PointOutcome(point, "failed", message=model_state.error, reported=True)
+    if not sweep.usable_metrics:
+        return PointOutcome(point, "failed", message="no metric can run: " + sweep.missing_metrics[0] + ": " +
+                            sweep.metrics[sweep.missing_metrics[0]].error, reported=True)
+    without = sweep.missing_metrics
     identity = sweep.identity(point, model_state.sha256)
     key = run_key(identity)
     tracker, spec = sweep.tracker, sweep.loaded.spec
@@ -191,7 +202,7 @@ def _run_point(sweep: Sweep, point: SweepPoint) -> PointOutcome:
         reused = reusable(tracker, key)
         if reused:
             adopt(tracker, reused, sweep.parent)
-            return PointOutcome(point, "reused", reused)
+            return PointOutcome(point, "reused", reused, without=without)
     dataset = sweep.datasets[point.split]
     try:
         model = get_model_class(point.model)(point.params, device=sweep.device)
@@ -202,15 +213,17 @@ def _run_point(sweep: Sweep, point: SweepPoint) -> PointOutcome:
         "model": point.model, "label": point.label, **point.resolved,
         **{f"dataset.{k}": v for k, v in dataset.info.items()}, "dataset.split": point.split,
         "dataset.fingerprint": dataset.fingerprint[:16], "seed": seed,
-        "metrics": ",".join(m.label() for m in sweep.loaded.metrics), "batch_size": spec.batch_size,
+        "metrics": ",".join(m.label() for m in sweep.usable_metrics), "protocol": spec.protocol,
+        "batch_size": spec.batch_size,
         "harness_version": __version__, "git_commit": git_commit() or "unknown", "weights_sha256": model_state.sha256,
         "device": sweep.device, "metrics_impl": sweep.impl, **numerics(sweep.device), **model.describe(),
     }
     run_id = start_point(tracker, sweep.parent, key, point, params, identity)
     try:
-        result = runner.evaluate(dataset, model, sweep.loaded.metrics, label=point.label, batch_size=spec.batch_size,
-                          grid_count=spec.grids.count, seed=seed, progress=sweep.progress, impl=sweep.impl,
-                          workers=spec.workers)
+        result = runner.evaluate(dataset, model, sweep.usable_metrics, label=point.label, batch_size=spec.batch_size,
+                                 grid_count=spec.grids.count, seed=seed, progress=sweep.progress, impl=sweep.impl,
+                                 workers=spec.workers, protocol=spec.protocol)
+        result.notes.update({name: "not computed: " + sweep.metrics[name].error.splitlines()[0] for name in without})
         tracker.log_params(run_id, model.describe_run())  # known only now: the batch actually used ...
         log_point(tracker, run_id, result, dataset)
     except HarnessError as exc:
@@ -222,7 +235,7 @@ def _run_point(sweep: Sweep, point: SweepPoint) -> PointOutcome:
     finally:
         model.close()
     tracker.end_run(run_id, "FINISHED")
-    return PointOutcome(point, "done", run_id, summary=result.summary)
+    return PointOutcome(point, "done", run_id, summary=result.summary, without=without)
 
 
 def _describe(outcome: PointOutcome) -> str:
@@ -231,10 +244,12 @@ def _describe(outcome: PointOutcome) -> str:
         if outcome.reported:
             return f"[failed] {label}: {outcome.message.splitlines()[0].rstrip(':')} (details above)"
         return f"[failed] {label}: {outcome.message}"
+    without = f" (without {', '.join(outcome.without)}: weights missing, details above)" if outcome.without else ""
     if outcome.status == "reused":
-        return f"[reused] {label}: finished run {outcome.run_id} has the same run key (use --force to redo)"
+        return f"[reused] {label}: finished run {outcome.run_id} has the same run key (use --force to redo){without}"
     s = outcome.summary
-    parts = [f"{k}={s[k]:.4g}" for k in ("psnr_mean", "ssim_mean", "delta_e_mean", "cf_delta") if k in s]
+    parts = [f"{k}={s[k]:.4g}" for k in ("psnr_mean", "ssim_mean", "delta_e_mean", "cf_delta", "lpips_mean", "fid")
+             if k in s and s[k] == s[k]]
     counts = f"scored {int(s.get('n_scored', 0))}, excluded {int(s.get('n_excluded', 0))}, " \
              f"failed {int(s.get('n_failed', 0))}"
-    return f"[done] {label}: {' '.join(parts)} ({counts}) run {outcome.run_id}"
+    return f"[done] {label}: {' '.join(parts)} ({counts}) run {outcome.run_id}{without}"

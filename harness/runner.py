@@ -23,7 +23,7 @@ import pandas as pd
 from harness.data.base import Dataset, Reporter, Sample
 from harness.data.images import is_grayscale, to_gray
 from harness.errors import HarnessError, ImageError
-from harness.metrics import MIN_SIDE, MetricChoice, build_metrics, choices, summarize_run
+from harness.metrics import MIN_SIDE, MetricChoice, build_metrics, choices, protocols, summarize_run
 from harness.models.base import Colorizer
 from harness.scoring import Scorer
 from harness.visuals import GridSample, select_grid_ids
@@ -109,12 +109,13 @@ def _load(sample: Sample, reporter: Reporter) -> _Item | dict[str, Any]:
     return _Item(sample, gt, to_gray(gt), time.perf_counter() - start)
 
 
-def _score(scorer: Scorer, reporter: Reporter, items: list[_Item], outs: list,
-           share: float) -> tuple[list[dict[str, Any]], float]:
-    """Rows of a colorized batch: the metrics' columns, the reporter's extra scores, or the failure."""
+def _score(scorer: Scorer, reporter: Reporter, items: list[_Item], outs: list, share: float,
+           protocol: str = "native") -> tuple[list[dict[str, Any]], float]:
+    """Rows of a colorized batch: the metrics' columns (on the images as `protocol` scores them),
+    the reporter's extra scores (native resolution), or the failure."""
     start = time.perf_counter()
     good = [(i, o) for i, o in zip(items, outs) if not isinstance(o, ImageError)]
-    scores = iter(scorer.score([(i.gt, o) for i, o in good]))
+    scores = iter(scorer.score([(protocols.apply(protocol, i.gt), protocols.apply(protocol, o)) for i, o in good]))
     rows = []
     for item, out in zip(items, outs):
         t0 = time.perf_counter()
@@ -137,10 +138,11 @@ def _score(scorer: Scorer, reporter: Reporter, items: list[_Item], outs: list,
 
 def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricChoice], *, label: str = "",
              batch_size: int = 8, grid_count: int = 0, seed: int = 0, progress: bool = False,
-             impl: str = "skimage", workers: int = 2, prefetch: int = 2) -> PointResult:
+             impl: str = "skimage", workers: int = 2, prefetch: int = 2, protocol: str = "native") -> PointResult:
     """Score `model` on every image of `dataset`; see the module docstring.
 
-    `batch_size` images go to the model per call (one forward pass for a network).
+    `batch_size` images go to the model per call (one forward pass for a network); metrics
+    score the images as the evaluation `protocol` says (`harness.metrics.protocols`).
     Decoding runs in `workers` threads up to `prefetch` batches ahead, and a batch is
     scored in a background thread while the next one is colorized, so at most
     prefetch + 2 batches are in memory whatever the dataset size.
@@ -175,7 +177,8 @@ def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricC
                     t2 = time.perf_counter()
                     if pending is not None:
                         _collect(pending, rows, timings)
-                    pending = scoring.submit(_score, scorer, reporter, items, outs, (t2 - t1) / max(len(items), 1))
+                    pending = scoring.submit(_score, scorer, reporter, items, outs, (t2 - t1) / max(len(items), 1),
+                                             protocol)
                     timings["seconds_decode"] += sum(it.seconds for it in items)
                     timings["seconds_wait_data"] += t1 - t0
                     timings["seconds_colorize"] += t2 - t1

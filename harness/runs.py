@@ -29,6 +29,7 @@ TAG_HOST = "harness.host"
 TAG_PID = "harness.pid"
 TAG_FIRST_PARENT = "harness.first_parent"
 TAG_PARENT = "mlflow.parentRunId"
+NOTE_PREFIX = "harness.metric_note."  # + metric name: why it has no value, or a caveat on it
 META_COLUMNS = ["run_id", "parent_run_id", "label", "model", "split", "status", "start_time"]
 
 
@@ -97,6 +98,7 @@ def runs_frame(runs) -> pd.DataFrame:
                "model": tags.get(TAG_MODEL), "split": tags.get(TAG_SPLIT), "status": run.info.status,
                "start_time": run.info.start_time}
         row.update({f"param.{k}": v for k, v in run.data.params.items()})
+        row.update({f"note.{k[len(NOTE_PREFIX):]}": v for k, v in tags.items() if k.startswith(NOTE_PREFIX)})
         row.update(run.data.metrics)
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else META_COLUMNS)

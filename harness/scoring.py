@@ -37,7 +37,8 @@ class Scorer:
         self.on_device = [m for m in image if impl == "torch" and m.has_device_form()]
         self.on_cpu = [m for m in image if m not in self.on_device]
         self.dataset = [m for m in metrics if m.kind == "dataset"]
-        self.notes: dict[str, str] = {}  # metric name -> why it has no value
+        self.notes: dict[str, str] = {}  # metric name -> why it has no value, or a caveat on its value
+        self.failed: set[str] = set()  # dataset metrics that stopped
 
     def score(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, float] | Exception]:
         """Per-image columns of every pair (or the exception that stopped it), then dataset updates."""
@@ -53,14 +54,28 @@ class Scorer:
             except Exception as exc:  # noqa: BLE001 - recorded as failed:score, never fatal
                 rows[i] = exc
         scored = [pair for pair, row in zip(pairs, rows) if not isinstance(row, Exception)]
-        for metric in self.dataset:
-            if scored and metric.name not in self.notes:
-                try:
-                    metric.update(scored)
-                except Exception as exc:  # noqa: BLE001 - the metric gets no value; the run goes on
-                    self.notes[metric.name] = f"{type(exc).__name__}: {exc}"
-                    log.warning("metric %s stopped: %s", metric.name, self.notes[metric.name])
+        if scored:
+            self._update_dataset_metrics(scored)
         return rows
+
+    def _update_dataset_metrics(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Each dataset metric sees the batch once; metrics in one feature space share one extraction."""
+        features: dict[Any, tuple] = {}
+        for metric in self.dataset:
+            if metric.name in self.failed:
+                continue
+            try:
+                key = metric.feature_key()
+                if key is None:
+                    metric.update(pairs)
+                    continue
+                if key not in features:
+                    features[key] = (metric.extract([g for g, _ in pairs]), metric.extract([o for _, o in pairs]))
+                metric.update_features(*features[key])
+            except Exception as exc:  # noqa: BLE001 - the metric gets no value; the run goes on
+                self.failed.add(metric.name)
+                self.notes[metric.name] = f"{type(exc).__name__}: {exc}"
+                log.warning("metric %s stopped: %s", metric.name, self.notes[metric.name])
 
     def _score_on_device(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], rows: list) -> None:
         import torch
@@ -92,11 +107,13 @@ class Scorer:
         summary: dict[str, float] = {}
         for metric in self.dataset:
             values: dict[str, Any] = {}
-            if metric.name not in self.notes:
+            if metric.name not in self.failed:
                 try:
                     values = metric.compute()
                 except Exception as exc:  # noqa: BLE001
                     self.notes[metric.name] = f"{type(exc).__name__}: {exc}"
+                if getattr(metric, "note", None):
+                    self.notes[metric.name] = metric.note
             summary.update({c: float(values.get(c, float("nan"))) for c in metric.columns})
         return summary
 

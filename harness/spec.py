@@ -106,6 +106,8 @@ class Spec(_Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     metrics_impl: Literal["auto", "skimage", "torch"] = Field(
         "auto", description="Scoring implementation: torch on the model's device, or the scikit-image reference.")
+    protocol: Literal["native", "resize256", "center_crop256"] = Field(
+        "native", description="Resolution every metric scores at: native, or a paper's 256x256 protocol.")
     workers: int = Field(2, ge=0, le=64, description="Threads decoding images ahead of the model.")
 
     @field_validator("metrics")

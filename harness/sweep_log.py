@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from harness import __version__
-from harness.runs import (TAG_CHILDREN, TAG_FAILED, TAG_FIRST_PARENT, TAG_HOST, TAG_KEY, TAG_KIND, TAG_LABEL,
-                          TAG_MODEL, TAG_PARENT, TAG_PID, TAG_SPLIT)
+from harness.runs import (NOTE_PREFIX, TAG_CHILDREN, TAG_FAILED, TAG_FIRST_PARENT, TAG_HOST, TAG_KEY, TAG_KIND,
+                          TAG_LABEL, TAG_MODEL, TAG_PARENT, TAG_PID, TAG_SPLIT)
 from harness.tracking import MAX_TAG, Tracker
 from harness.visuals import comparison_plot, distribution_plot, sample_grid
 
@@ -114,7 +114,7 @@ def log_point(tracker: Tracker, run_id: str, result, dataset) -> None:
     for name, fig in result.figures.items():
         tracker.log_figure(run_id, fig, name)
     if result.notes:
-        tracker.set_tags(run_id, {f"harness.metric_note.{k}": v[:MAX_TAG] for k, v in result.notes.items()})
+        tracker.set_tags(run_id, {f"{NOTE_PREFIX}{k}": v[:MAX_TAG] for k, v in result.notes.items()})
     frame = pd.DataFrame({"image_id": [s.id for s in dataset.samples],
                           "path": [s.path or "" for s in dataset.samples]})
     tracker.log_dataset(run_id, frame, source=str(dataset.info.get("path", dataset.source)),

@@ -7,13 +7,16 @@ and the metrics that need a network; this module only joins them.
 from __future__ import annotations
 
 from harness.errors import unknown_name
+from harness.metrics import get_metric, metric_names
 from harness.models.variants import VARIANTS
 from harness.weights import WeightsFile
 
 
 def weights_files() -> dict[str, WeightsFile]:
-    """Catalogue name -> official file, models first."""
-    return {v.name: v.weights for v in VARIANTS.values() if v.weights is not None}
+    """Catalogue name -> official file, models first, then the metrics' networks."""
+    files = {item.name: item for v in VARIANTS.values() for item in v.weights_files()}
+    files.update({item.name: item for name in metric_names() for item in get_metric(name).weights_files()})
+    return files
 
 
 def weights_file(name: str) -> WeightsFile:
@@ -22,4 +25,4 @@ def weights_file(name: str) -> WeightsFile:
     try:
         return files[name]
     except KeyError:
-        raise unknown_name("model with official weights", name, files) from None
+        raise unknown_name("official weights file", name, files) from None

@@ -47,10 +47,24 @@ def ssim(gt: np.ndarray, out: np.ndarray) -> float:
 
 
 def colorfulness(img: np.ndarray) -> float:
-    """Hasler & Süsstrunk (2003) colourfulness of an 8-bit sRGB image (any shape ending in 3).
+    """Colourfulness of an 8-bit sRGB image (any shape ending in 3) as the colorization literature
+    computes it: Hasler & Süsstrunk's formula on *absolute* opponent values.
 
-    rg = R - G, yb = (R + G) / 2 - B per pixel; M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2)
-    with population standard deviations s and means m. Gray images score 0.
+    rg = |R - G|, yb = |(R + G) / 2 - B| per pixel; M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2)
+    with population standard deviations s and means m. This is pyimagesearch's implementation,
+    reused verbatim by DDColor (basicsr/metrics/colorfulness.py) and most colorization papers'
+    evaluation scripts; the paper's signed form is `colorfulness_hs`. Gray images score 0.
+    """
+    x = np.asarray(img, dtype=np.float64).reshape(-1, 3)
+    rg = np.abs(x[:, 0] - x[:, 1])
+    yb = np.abs(0.5 * (x[:, 0] + x[:, 1]) - x[:, 2])
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def colorfulness_hs(img: np.ndarray) -> float:
+    """Hasler & Süsstrunk (2003) colourfulness exactly as published: *signed* opponent values.
+
+    rg = R - G, yb = (R + G) / 2 - B per pixel; M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2).
     """
     x = np.asarray(img, dtype=np.float64).reshape(-1, 3)
     rg = x[:, 0] - x[:, 1]
@@ -58,19 +72,33 @@ def colorfulness(img: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-def _cf_delta(summary: dict[str, float]) -> float:
-    return abs(summary["colorfulness_mean"] - summary["colorfulness_gt_mean"])
+def _delta(column: str):
+    def compute(summary: dict[str, float]) -> float:
+        return abs(summary[f"{column}_mean"] - summary[f"{column}_gt_mean"])
+
+    return compute
 
 
 @register_metric(
     "colorfulness", higher_is_better=None, columns=("colorfulness", "colorfulness_gt"),
     batched=_kernel("colorfulness_pair"),
-    derived={"cf_delta": Derived(False, _cf_delta, "|mean colourfulness of outputs - of ground truths|")},
-    description="colourfulness of the output and of the ground truth (colorfulness_gt), neither direction "
-                "better; cf_delta = |difference of their means|, lower is better")
+    derived={"cf_delta": Derived(False, _delta("colorfulness"), "|mean colourfulness of outputs - of ground truths|")},
+    description="colourfulness (the literature's absolute-value form) of the output and of the ground truth "
+                "(colorfulness_gt), neither direction better; cf_delta = |difference of their means|, lower is better")
 def colorfulness_pair(gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
     """Colourfulness of the output and of the ground truth: a model should match nature's, not exceed it."""
     return {"colorfulness": colorfulness(out), "colorfulness_gt": colorfulness(gt)}
+
+
+@register_metric(
+    "colorfulness_hs", higher_is_better=None, columns=("colorfulness_hs", "colorfulness_hs_gt"),
+    batched=_kernel("colorfulness_hs_pair"),
+    derived={"cf_delta_hs": Derived(False, _delta("colorfulness_hs"), "cf_delta with the signed (published) formula")},
+    description="Hasler & Süsstrunk's colourfulness as published (signed opponent values), of the output and of "
+                "the ground truth; cf_delta_hs = |difference of their means|, lower is better")
+def colorfulness_hs_pair(gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
+    """The signed (published) colourfulness of the output and of the ground truth."""
+    return {"colorfulness_hs": colorfulness_hs(out), "colorfulness_hs_gt": colorfulness_hs(gt)}
 
 
 @register_metric("delta_e", higher_is_better=False, batched=_kernel("delta_e"))

@@ -55,15 +55,26 @@ def ssim(gt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return s.flatten(1).mean(1)
 
 
-def colorfulness(img: torch.Tensor) -> torch.Tensor:
-    """Hasler & Süsstrunk (2003) M = sigma_rgyb + 0.3 mu_rgyb per image (population std)."""
+def _colorfulness(img: torch.Tensor, absolute: bool) -> torch.Tensor:
     x = _f64(img).flatten(1, 2)  # (B, N, 3)
     r, g, b = x.unbind(-1)
     rg = r - g
     yb = 0.5 * (r + g) - b
+    if absolute:
+        rg, yb = rg.abs(), yb.abs()
     sigma = torch.sqrt(rg.var(1, unbiased=False) + yb.var(1, unbiased=False))
     mu = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
     return sigma + 0.3 * mu
+
+
+def colorfulness(img: torch.Tensor) -> torch.Tensor:
+    """The literature's colourfulness (absolute opponent values) per image, population std."""
+    return _colorfulness(img, absolute=True)
+
+
+def colorfulness_hs(img: torch.Tensor) -> torch.Tensor:
+    """Hasler & Süsstrunk (2003) as published (signed opponent values) per image, population std."""
+    return _colorfulness(img, absolute=False)
 
 
 def rgb_to_lab(img: torch.Tensor) -> torch.Tensor:
@@ -122,3 +133,8 @@ def delta_e(gt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def colorfulness_pair(gt: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
     """The `colorfulness` metric's columns: of the output and of the ground truth."""
     return {"colorfulness": colorfulness(out), "colorfulness_gt": colorfulness(gt)}
+
+
+def colorfulness_hs_pair(gt: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The `colorfulness_hs` metric's columns."""
+    return {"colorfulness_hs": colorfulness_hs(out), "colorfulness_hs_gt": colorfulness_hs(gt)}

@@ -12,7 +12,11 @@ kinds:
 
 Either kind may add `derived` run-level keys computed from the run's summary (`cf_delta`),
 each with its own direction, and a `Params` model for its options in the spec
-(`{name: lpips, net: vgg}`). The simple case is one decorated function:
+(`{name: lpips, net: vgg}`). A metric with a network names its official weights file
+(`official_weights`); `preflight` fetches and verifies it like a model's, or takes the
+file named by a `weights` option. Dataset metrics that work on network features (FID and
+KID on Inception's) declare a `feature_key`, so metrics sharing features extract them once
+per batch. The simple case is one decorated function:
 
     @register_metric("mae", higher_is_better=False)
     def mae(gt, out) -> float: ...
@@ -33,8 +37,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness import weights as official
 from harness.errors import HarnessError, unknown_name
 from harness.plugins import load_plugins
+from harness.weights import WeightsFile
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -75,9 +81,37 @@ class Metric:
         return cls.score_batch is not Metric.score_batch
 
     @classmethod
-    def preflight(cls, params: BaseModel) -> Path | None:
-        """Make sure the metric can run (its weights are there or fetched); return its weights file."""
+    def official_weights(cls, params: BaseModel) -> WeightsFile | None:
+        """The official weights file these options use (None: the metric has no network)."""
         return None
+
+    @classmethod
+    def weights_files(cls) -> list[WeightsFile]:
+        """Every official weights file of the metric (for `harness weights`)."""
+        return []
+
+    @classmethod
+    def preflight(cls, params: BaseModel) -> Path | None:
+        """Make sure the metric can run: its weights file (named by a `weights` option, else the
+        official one, fetched where allowed and verified), or None for a metric without one."""
+        chosen = getattr(params, "weights", None)
+        if chosen is not None:
+            return official.explicit(chosen, f"metric {cls.name}")
+        item = cls.official_weights(params)
+        return official.ensure(item) if item is not None else None
+
+    def feature_key(self) -> Any:
+        """Dataset kind: a key naming the feature space the metric works in (None: it works on pixels).
+        Metrics with equal keys share one extraction per batch (`extract`, then `update_features`)."""
+        return None
+
+    def extract(self, images: Sequence[np.ndarray]):
+        """Features of a list of H x W x 3 uint8 images, one row each (metrics with a `feature_key`)."""
+        raise NotImplementedError(f"metric {self.name} has no feature extractor")
+
+    def update_features(self, real, fake) -> None:
+        """Dataset kind with features: take the features of a batch of ground truths and outputs."""
+        raise NotImplementedError(f"metric {self.name} has no feature form")
 
     def score(self, gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
         """Per-image reference form: H x W x 3 uint8 pair -> {column: value}."""
@@ -89,7 +123,9 @@ class Metric:
 
     def update(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         """Dataset kind: take a batch of scored (ground truth, output) pairs."""
-        raise NotImplementedError(f"metric {self.name} is not a dataset metric")
+        if self.feature_key() is None:
+            raise NotImplementedError(f"metric {self.name} is not a dataset metric")
+        self.update_features(self.extract([g for g, _ in pairs]), self.extract([o for _, o in pairs]))
 
     def compute(self) -> dict[str, float]:
         """Dataset kind: the run-level numbers over every pair seen."""

@@ -10,7 +10,9 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import harness.metrics.kernels as mt
-from harness.metrics import build_metrics, metric_names
+from harness.metrics import build_metrics
+
+PIXEL_METRICS = ["psnr", "ssim", "colorfulness", "colorfulness_hs", "delta_e"]  # the per-image metrics without a network
 
 
 def variants(gt: np.ndarray) -> list[np.ndarray]:
@@ -20,9 +22,12 @@ def variants(gt: np.ndarray) -> list[np.ndarray]:
     return [noisy, np.roll(gt, 1, axis=2), gray, gt[:, ::-1].copy()]
 
 
-def reference_colorfulness(img: np.ndarray) -> float:
+def reference_colorfulness(img: np.ndarray, absolute: bool = True) -> float:
+    """By hand: the literature's |rg|, |yb| form (absolute) or Hasler & Süsstrunk's signed one."""
     r, g, b = (img[..., i].astype(np.float64) for i in range(3))
     rg, yb = r - g, 0.5 * (r + g) - b
+    if absolute:
+        rg, yb = np.abs(rg), np.abs(yb)
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
@@ -37,7 +42,7 @@ def test_batched_metrics_match_scikit_image(name, device):
     outs = variants(gt)
     G = torch.from_numpy(np.stack([gt] * len(outs))).to(device)
     O = torch.from_numpy(np.stack(outs)).to(device)
-    cols = {k: v for m in build_metrics(metric_names(), device) for k, v in m.score_batch(G, O).items()}
+    cols = {k: v for m in build_metrics(PIXEL_METRICS, device) for k, v in m.score_batch(G, O).items()}
     assert all(c.device.type == device for c in cols.values())  # scored where the model runs
     for i, out in enumerate(outs):
         assert cols["psnr"][i].item() == pytest.approx(peak_signal_noise_ratio(gt, out, data_range=255), abs=1e-6)
@@ -45,6 +50,8 @@ def test_batched_metrics_match_scikit_image(name, device):
         assert abs(cols["ssim"][i].item() - ref) <= 1e-6
         assert abs(cols["colorfulness"][i].item() - reference_colorfulness(out)) <= 1e-6
         assert abs(cols["colorfulness_gt"][i].item() - reference_colorfulness(gt)) <= 1e-6
+        assert abs(cols["colorfulness_hs"][i].item() - reference_colorfulness(out, absolute=False)) <= 1e-6
+        assert abs(cols["colorfulness_hs_gt"][i].item() - reference_colorfulness(gt, absolute=False)) <= 1e-6
         de = deltaE_ciede2000(rgb2lab(gt), rgb2lab(out)).mean()
         assert abs(cols["delta_e"][i].item() - de) <= 1e-4
 

@@ -15,8 +15,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from harness import metrics
 from harness.errors import HarnessError
+from tests.conftest import COCO_SAMPLE
 
 PHOTOS = ["astronaut", "chelsea", "coffee"]
+PIXEL_METRICS = ["colorfulness", "colorfulness_hs", "delta_e", "psnr", "ssim"]  # no network, no weights
 
 
 def variants(gt: np.ndarray) -> dict[str, np.ndarray]:
@@ -55,7 +57,7 @@ def test_parity_with_scikit_image(photo, variant):
 def test_outputs_are_python_floats():
     gt = skimage.data.astronaut()[:64, :64]
     out = variants(gt)["noisy"]
-    for name in metrics.metric_names():
+    for name in PIXEL_METRICS:
         row = metrics.get_metric(name)().score(gt, out)
         assert row and all(type(v) is float for v in row.values())
     assert type(metrics.colorfulness(gt)) is float
@@ -124,17 +126,53 @@ def test_colorfulness_of_two_colour_images_by_hand():
     half[:2] = (255, 0, 0)
     spread = np.sqrt(127.5**2 + 63.75**2)
     assert metrics.colorfulness(half) == pytest.approx(spread + 0.3 * spread)
-    # left half red, right half green: rg is 255 | -255 (mean 0, std 255), yb is 127.5 everywhere
+    # left half red, right half green: R - G is 255 | -255, so |rg| is 255 everywhere (no spread)
+    # and yb is 127.5 everywhere: the literature's form sees one constant colour ...
     rg = np.zeros((4, 6, 3), np.uint8)
     rg[:, :3] = (255, 0, 0)
     rg[:, 3:] = (0, 255, 0)
-    assert metrics.colorfulness(rg) == pytest.approx(255 + 0.3 * 127.5)
+    assert metrics.colorfulness(rg) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    # ... while the signed (published) form sees rg spread +-255 around a mean of 0
+    assert metrics.colorfulness_hs(rg) == pytest.approx(255 + 0.3 * 127.5)
     # 3 red pixels and 1 black: rg = 255,255,255,0: mean 191.25, std sqrt(3)/4 * 255
     quarter = solid((255, 0, 0), (2, 2))
     quarter[1, 1] = 0
     s = np.sqrt(3) / 4
     expected = np.hypot(s * 255, s * 127.5) + 0.3 * np.hypot(191.25, 95.625)
     assert metrics.colorfulness(quarter) == pytest.approx(expected)
+
+
+def ddcolor_cf(bgr: np.ndarray) -> float:
+    """DDColor's basicsr/metrics/colorfulness.py `calculate_cf` (pyimagesearch's), on a BGR image, by hand."""
+    b, g, r = (bgr[..., i].astype("float") for i in range(3))
+    rg, yb = np.absolute(r - g), np.absolute(0.5 * (r + g) - b)
+    std_root = np.sqrt(np.std(rg) ** 2 + np.std(yb) ** 2)
+    mean_root = np.sqrt(np.mean(rg) ** 2 + np.mean(yb) ** 2)
+    return std_root + 0.3 * mean_root
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_colorfulness_is_the_literatures_formula(name):
+    photo = getattr(skimage.data, name)()
+    assert metrics.colorfulness(photo) == pytest.approx(ddcolor_cf(photo[..., ::-1]), rel=1e-12)
+    signed = photo.reshape(-1, 3).astype(float)
+    rg, yb = signed[:, 0] - signed[:, 1], 0.5 * (signed[:, 0] + signed[:, 1]) - signed[:, 2]
+    assert metrics.colorfulness_hs(photo) == pytest.approx(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(
+        rg.mean(), yb.mean()), rel=1e-12)
+
+
+@pytest.mark.skipif(not COCO_SAMPLE.is_dir(), reason="../shared/data/coco-sample is absent (only in the dev workspace)")
+def test_the_two_colorfulness_forms_differ_on_real_photos():
+    """Why the form matters: on the 64 COCO sample photos the absolute form reads ~3.6 lower on
+    average, and up to ~15 on one photo, so a CF compared with a paper's must be the paper's form."""
+    from harness.data.images import decode_rgb
+
+    photos = [decode_rgb(p) for p in sorted((COCO_SAMPLE / "images").glob("*.jpg"))]
+    absolute = np.array([metrics.colorfulness(p) for p in photos])
+    signed = np.array([metrics.colorfulness_hs(p) for p in photos])
+    assert len(photos) == 64
+    assert absolute.mean() == pytest.approx(36.88, abs=0.01) and signed.mean() == pytest.approx(40.53, abs=0.01)
+    assert np.abs(absolute - signed).max() == pytest.approx(14.90, abs=0.01)
 
 
 def test_colorfulness_ignores_layout_and_accepts_pixel_lists():
@@ -178,7 +216,7 @@ def test_score_image_columns_and_values():
     row = metrics.score_image(gt, out, ["ssim", "delta_e"])
     assert row == {"ssim": metrics.ssim(gt, out), "delta_e": metrics.delta_e(gt, out)}
     assert metrics.score_image(gt, out, []) == {}
-    full = metrics.score_image(gt, gt, metrics.metric_names())
+    full = metrics.score_image(gt, gt, PIXEL_METRICS)
     assert full["psnr"] == metrics.PSNR_CAP and full["delta_e"] == 0.0
     assert full["colorfulness"] == full["colorfulness_gt"]
 
@@ -318,19 +356,23 @@ def test_run_psnr_is_the_mean_of_per_image_values_not_pooled():
 
 # ----- registry and directions --------------------------------------------------------------
 def test_builtin_registry():
-    assert metrics.metric_names() == ["colorfulness", "delta_e", "psnr", "ssim"]
+    assert metrics.metric_names() == ["colorfulness", "colorfulness_hs", "delta_e", "fid", "kid", "lpips", "psnr",
+                                      "ssim"]
     directions = {n: metrics.get_metric(n).higher_is_better for n in metrics.metric_names()}
-    assert directions == {"colorfulness": None, "delta_e": False, "psnr": True, "ssim": True}
+    assert directions == {"colorfulness": None, "colorfulness_hs": None, "delta_e": False, "fid": False,
+                          "kid": False, "lpips": False, "psnr": True, "ssim": True}
+    kinds = {n: metrics.get_metric(n).kind for n in metrics.metric_names()}
+    assert [n for n, k in kinds.items() if k == "dataset"] == ["fid", "kid"]
     info = metrics.get_metric("psnr")
     assert info.name == "psnr" and info.fn is metrics.psnr and "dB" in info.description
     assert info.kind == "image" and info.columns == ("psnr",)
-    assert all(metrics.get_metric(n).has_device_form() for n in metrics.metric_names())
+    assert all(metrics.get_metric(n).has_device_form() for n in PIXEL_METRICS + ["lpips"])
 
 
 def test_unknown_metric_suggests_the_closest_name():
     with pytest.raises(HarnessError, match="Did you mean 'ssim'") as caught:
         metrics.get_metric("ssmi")
-    assert "Known metrics: colorfulness, delta_e, psnr, ssim." in str(caught.value)
+    assert "Known metrics: colorfulness, colorfulness_hs, delta_e, fid, kid, lpips, psnr, ssim." in str(caught.value)
     with pytest.raises(HarnessError) as caught:
         metrics.get_metric("zzz")
     assert "Did you mean" not in str(caught.value)
