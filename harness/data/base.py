@@ -25,12 +25,18 @@ from harness.errors import ImageError
 
 @dataclass(frozen=True)
 class Sample:
-    """One ground-truth image: an id, where it comes from, and how to load it."""
+    """One ground-truth image: an id, where it comes from, and how to load it.
+
+    Samples with the same `group` (the frames of one video clip) are consecutive in a
+    dataset and are never cut apart when work is divided (shards, workers): a reporter that
+    looks at neighbouring samples (temporal metrics) sees a whole group, in order, in one place.
+    """
 
     id: str
     loader: Callable[[], np.ndarray] = field(repr=False, compare=False)
     path: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    group: str | None = None
 
     def load(self) -> np.ndarray:
         """H x W x 3 uint8 RGB, or `ImageError` with the reason."""
@@ -64,7 +70,10 @@ class Reporter:
         return {}
 
     def score(self, sample: Sample, gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
-        """Extra per-image scores of a colorized sample (COCO: inside and outside the object masks)."""
+        """Extra per-image scores of a colorized sample (COCO: inside and outside the object masks).
+
+        Called once per scored sample, in dataset order within a sample's `group`, from one
+        thread at a time; a reporter may keep state across the samples of a group."""
         return {}
 
     def report(self, rows: Any, *, seed: int = 0) -> Report:
