@@ -3,9 +3,10 @@
 Image metrics with a batched form score same-size images together on the model's device
 when the run scores with torch (`metrics_impl`); every other image metric scores each
 image on the CPU with its reference form, on its own, so one metric without a device form
-does not send the others back to the CPU. Dataset metrics (FID) see each scored pair once,
-batch by batch, and give their numbers at the end. A pair that cannot be scored is a
-`failed:score` row with the reason; it never stops the run.
+does not send the others back to the CPU. Dataset metrics (FID) turn each scored pair into
+a row of numbers once, batch by batch (metrics sharing a `state_key` share the work), and
+`reduce` the rows of a set of images to run-level numbers (`dataset_summary`). A pair that
+cannot be scored is a `failed:score` row with the reason; it never stops the run.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ class Scorer:
         self.on_device = [m for m in image if impl == "torch" and m.has_device_form()]
         self.on_cpu = [m for m in image if m not in self.on_device]
         self.dataset = [m for m in metrics if m.kind == "dataset"]
-        self.notes: dict[str, str] = {}  # metric name -> why it has no value, or a caveat on its value
-        self.failed: set[str] = set()  # dataset metrics that stopped
+        self.stopped: dict[str, str] = {}  # dataset metric name -> why it stopped (it gets no value)
 
     def score(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, float] | Exception]:
-        """Per-image columns of every pair (or the exception that stopped it), then dataset updates."""
+        """Per-image columns of every pair, or the exception that stopped it."""
         rows: list[dict[str, float] | Exception] = [{} for _ in pairs]
         if self.on_device:
             self._score_on_device(pairs, rows)
@@ -53,29 +53,25 @@ class Scorer:
                     rows[i].update(metric.score(gt, out))
             except Exception as exc:  # noqa: BLE001 - recorded as failed:score, never fatal
                 rows[i] = exc
-        scored = [pair for pair, row in zip(pairs, rows) if not isinstance(row, Exception)]
-        if scored:
-            self._update_dataset_metrics(scored)
         return rows
 
-    def _update_dataset_metrics(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Each dataset metric sees the batch once; metrics in one feature space share one extraction."""
-        features: dict[Any, tuple] = {}
+    def states(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The dataset metrics' rows of these (scored) pairs: state key -> N x D array, each key once.
+        A metric that cannot compute them stops for the rest of the run (NaN, with its reason)."""
+        out: dict[str, np.ndarray] = {}
+        if not pairs:
+            return out
         for metric in self.dataset:
-            if metric.name in self.failed:
+            if metric.name in self.stopped:
                 continue
             try:
-                key = metric.feature_key()
-                if key is None:
-                    metric.update(pairs)
-                    continue
-                if key not in features:
-                    features[key] = (metric.extract([g for g, _ in pairs]), metric.extract([o for _, o in pairs]))
-                metric.update_features(*features[key])
+                key = metric.state_key()
+                if key not in out:
+                    out[key] = np.asarray(metric.states(pairs), dtype=np.float32).reshape(len(pairs), -1)
             except Exception as exc:  # noqa: BLE001 - the metric gets no value; the run goes on
-                self.failed.add(metric.name)
-                self.notes[metric.name] = f"{type(exc).__name__}: {exc}"
-                log.warning("metric %s stopped: %s", metric.name, self.notes[metric.name])
+                self.stopped[metric.name] = f"{type(exc).__name__}: {exc}"
+                log.warning("metric %s stopped: %s", metric.name, self.stopped[metric.name])
+        return out
 
     def _score_on_device(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], rows: list) -> None:
         import torch
@@ -102,20 +98,27 @@ class Scorer:
                     if not isinstance(rows[i], Exception):
                         rows[i].update({k: float(v[j]) for k, v in cols.items()})
 
-    def finish(self) -> dict[str, float]:
-        """Run-level numbers of the dataset metrics (NaN, with a note, for one that could not finish)."""
+    def dataset_summary(self, states: dict[str, np.ndarray], stopped: dict[str, str] | None = None,
+                        ) -> tuple[dict[str, float], dict[str, str]]:
+        """Run-level numbers of the dataset metrics from the rows of a set of images (state key ->
+        N x D array), and notes: why a metric has no value (NaN), or a caveat on its value.
+        `stopped` names metrics that stopped while their rows were computed elsewhere (shards)."""
+        stopped = {**self.stopped, **(stopped or {})}
         summary: dict[str, float] = {}
+        notes: dict[str, str] = {}
         for metric in self.dataset:
             values: dict[str, Any] = {}
-            if metric.name not in self.failed:
+            if metric.name in stopped:
+                notes[metric.name] = stopped[metric.name]
+            else:
                 try:
-                    values = metric.compute()
-                except Exception as exc:  # noqa: BLE001
-                    self.notes[metric.name] = f"{type(exc).__name__}: {exc}"
-                if getattr(metric, "note", None):
-                    self.notes[metric.name] = metric.note
+                    values = metric.reduce(states.get(metric.state_key(), np.zeros((0, 0), np.float32)))
+                    if getattr(metric, "note", None):
+                        notes[metric.name] = metric.note
+                except Exception as exc:  # noqa: BLE001 - NaN with the reason; the run completes
+                    notes[metric.name] = f"{type(exc).__name__}: {exc}"
             summary.update({c: float(values.get(c, float("nan"))) for c in metric.columns})
-        return summary
+        return summary, notes
 
     def close(self) -> None:
         for metric in [*self.on_device, *self.on_cpu, *self.dataset]:

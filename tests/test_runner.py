@@ -187,27 +187,25 @@ def test_dataset_metrics_see_every_scored_pair_once(photo_dir, monkeypatch):
     @registry.register_metric("pixel_count", higher_is_better=None, columns=("pixel_count", "pairs_seen"))
     class PixelCount(registry.Metric):
         kind = "dataset"
+        batches: list[int] = []
 
-        def __init__(self, params=None, device="cpu"):
-            super().__init__(params, device)
-            self.pixels, self.pairs, self.ids = 0, 0, set()
-
-        def update(self, pairs):
+        def states(self, pairs):
+            PixelCount.batches.append(len(pairs))
             for gt, out in pairs:
                 assert gt.shape == out.shape
-                self.pixels += gt.shape[0] * gt.shape[1]
-                self.pairs += 1
-                self.ids.add(gt.tobytes())
+            # per pair: its pixel count and a fingerprint of its content
+            return np.array([[g.shape[0] * g.shape[1], float(g.astype(np.int64).sum())] for g, _ in pairs])
 
-        def compute(self):
-            assert len(self.ids) == self.pairs  # no pair seen twice
-            return {"pixel_count": self.pixels, "pairs_seen": self.pairs}
+        def reduce(self, states):
+            assert len(np.unique(states[:, 1])) == len(states)  # no pair seen twice
+            return {"pixel_count": states[:, 0].sum(), "pairs_seen": len(states)}
 
     result = evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr", "pixel_count"], batch_size=2)
     ok = result.rows[result.rows.status == "ok"]
     assert result.summary["pairs_seen"] == len(ok) == 4
     assert result.summary["pixel_count"] == int((ok["width"] * ok["height"]).sum())
     assert "pixel_count" not in result.rows  # not a per-image column
+    assert PixelCount.batches == [2, 1, 1]  # computed batch by batch in the stream (batches of 2, minus failures)
 
 
 def test_a_dataset_metric_that_breaks_is_nan_with_its_reason(photo_dir, monkeypatch):
@@ -219,10 +217,10 @@ def test_a_dataset_metric_that_breaks_is_nan_with_its_reason(photo_dir, monkeypa
     class Brittle(registry.Metric):
         kind = "dataset"
 
-        def update(self, pairs):
+        def states(self, pairs):
             raise RuntimeError("feature extractor exploded")
 
-        def compute(self):
+        def reduce(self, states):
             return {"brittle": 0.0}
 
     result = evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr", "brittle"])

@@ -71,7 +71,7 @@ def inception(path: Path, device: str):
 
 
 def inception_features(net, images, device: str) -> np.ndarray:
-    """(N, 2048) float64 pool3 features of H x W x 3 uint8 images, pytorch-fid's preprocessing."""
+    """(N, 2048) pool3 features (float32 values, as float64) of H x W x 3 uint8 images, pytorch-fid's preprocessing."""
     import torch
     import torch.nn.functional as F
 
@@ -145,8 +145,6 @@ class _InceptionMetric(Metric):
 
     def __init__(self, params=None, device: str = "cpu"):
         super().__init__(params, device)
-        self.real: list[np.ndarray] = []
-        self.fake: list[np.ndarray] = []
         self.note: str | None = None
         self._path: Path | None = None
 
@@ -158,32 +156,36 @@ class _InceptionMetric(Metric):
     def weights_files(cls) -> list[WeightsFile]:
         return [INCEPTION]
 
-    def feature_key(self) -> Any:
+    def _weights(self) -> Path:
         self._path = self._path or type(self).preflight(self.params)
-        return ("pytorch-fid inception pool3", str(self._path), self.device)
+        return self._path
 
-    def extract(self, images) -> np.ndarray:
-        self.feature_key()
-        return inception_features(inception(self._path, self.device), images, self.device)
+    def state_key(self) -> str:
+        return f"inception-pool3:{self._weights().resolve()}"
 
-    def update_features(self, real, fake) -> None:
-        self.real.append(np.asarray(real, dtype=np.float64))
-        self.fake.append(np.asarray(fake, dtype=np.float64))
+    def states(self, pairs) -> np.ndarray:
+        """Per pair: the 2048 pool3 features of the ground truth, then the 2048 of the output (float32,
+        the network's own precision, so keeping them loses nothing)."""
+        net = inception(self._weights(), self.device)
+        real = inception_features(net, [g for g, _ in pairs], self.device)
+        fake = inception_features(net, [o for _, o in pairs], self.device)
+        return np.hstack([real, fake]).astype(np.float32)
 
-    def _features(self) -> tuple[np.ndarray, np.ndarray]:
-        real = np.concatenate(self.real) if self.real else np.zeros((0, 2048))
-        fake = np.concatenate(self.fake) if self.fake else np.zeros((0, 2048))
-        if len(real) < 2:
-            raise ValueError(f"{self.name.upper()} needs at least 2 scored images; this run has {len(real)}")
-        return real, fake
+    def _features(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        states = np.asarray(states, dtype=np.float64).reshape(len(states), -1)
+        if len(states) < 2:
+            raise ValueError(f"{self.name.upper()} needs at least 2 scored images; this run has {len(states)}")
+        half = states.shape[1] // 2
+        return states[:, :half], states[:, half:]
 
 
 @register_metric("fid", higher_is_better=False, columns=("fid", "n_fid"))
 class FID(_InceptionMetric):
     """Fréchet Inception Distance between outputs and ground truths (pytorch-fid's network and weights)."""
 
-    def compute(self) -> dict[str, float]:
-        real, fake = self._features()
+    def reduce(self, states: np.ndarray) -> dict[str, float]:
+        self.note = None
+        real, fake = self._features(states)
         if len(real) < FID_RELIABLE_N:
             self.note = (f"FID over {len(real)} images (< {FID_RELIABLE_N}) is strongly biased upward; compare only "
                          f"runs with the same number of images")
@@ -196,8 +198,9 @@ class KID(_InceptionMetric):
 
     Params = KidOptions
 
-    def compute(self) -> dict[str, float]:
-        real, fake = self._features()
+    def reduce(self, states: np.ndarray) -> dict[str, float]:
+        self.note = None
+        real, fake = self._features(states)
         p = self.params
         scores = kid_subsets(real, fake, subsets=p.subsets, subset_size=p.subset_size, seed=p.seed)
         if len(real) < p.subset_size:

@@ -7,16 +7,20 @@ kinds:
   form on the CPU (numpy in, floats out); `score_batch`, when the metric has one, is the
   batched torch form the runner uses on the model's device. Its `columns` are the
   per-image columns it writes (`colorfulness` writes `colorfulness` and `colorfulness_gt`).
-- `dataset`: sees every scored pair once (`update`, batch by batch, inside the streaming
-  pipeline) and gives run-level numbers at the end (`compute`), such as FID.
+- `dataset`: run-level numbers over the whole set, such as FID. It maps each scored pair to
+  a row of numbers (`states`, batch by batch, inside the streaming pipeline: Inception
+  features of the ground truth and the output for FID) and reduces the rows of a set of
+  pairs to its numbers (`reduce`). The rows are kept per image, so any subset of the images
+  (a split served from shared rows, the shards of a resumed point) reduces exactly as one
+  uninterrupted pass would.
 
 Either kind may add `derived` run-level keys computed from the run's summary (`cf_delta`),
 each with its own direction, and a `Params` model for its options in the spec
 (`{name: lpips, net: vgg}`). A metric with a network names its official weights file
 (`official_weights`); `preflight` fetches and verifies it like a model's, or takes the
-file named by a `weights` option. Dataset metrics that work on network features (FID and
-KID on Inception's) declare a `feature_key`, so metrics sharing features extract them once
-per batch. The simple case is one decorated function:
+file named by a `weights` option. Dataset metrics with the same `state_key` (FID and KID,
+both on Inception features) share one computation of their rows per batch. The simple case
+is one decorated function:
 
     @register_metric("mae", higher_is_better=False)
     def mae(gt, out) -> float: ...
@@ -100,18 +104,19 @@ class Metric:
         item = cls.official_weights(params)
         return official.ensure(item) if item is not None else None
 
-    def feature_key(self) -> Any:
-        """Dataset kind: a key naming the feature space the metric works in (None: it works on pixels).
-        Metrics with equal keys share one extraction per batch (`extract`, then `update_features`)."""
-        return None
+    def state_key(self) -> str:
+        """Dataset kind: the name of the per-pair rows the metric reduces. Metrics with equal keys
+        (FID and KID on the same Inception weights) share one computation of the rows per batch."""
+        return self.name
 
-    def extract(self, images: Sequence[np.ndarray]):
-        """Features of a list of H x W x 3 uint8 images, one row each (metrics with a `feature_key`)."""
-        raise NotImplementedError(f"metric {self.name} has no feature extractor")
+    def states(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Dataset kind: an N x D float array, one row per scored (ground truth, output) pair."""
+        raise NotImplementedError(f"metric {self.name} is not a dataset metric")
 
-    def update_features(self, real, fake) -> None:
-        """Dataset kind with features: take the features of a batch of ground truths and outputs."""
-        raise NotImplementedError(f"metric {self.name} has no feature form")
+    def reduce(self, states: np.ndarray) -> dict[str, float]:
+        """Dataset kind: the run-level numbers of a set of pairs from their rows (dataset order).
+        May set `self.note`: a caveat on the value, logged with the run."""
+        raise NotImplementedError(f"metric {self.name} is not a dataset metric")
 
     def score(self, gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
         """Per-image reference form: H x W x 3 uint8 pair -> {column: value}."""
@@ -120,16 +125,6 @@ class Metric:
     def score_batch(self, gt, out) -> dict[str, Any]:
         """Batched device form: (B, H, W, 3) uint8 tensors of one size -> {column: (B,) tensor}."""
         raise NotImplementedError(f"metric {self.name} has no batched form")
-
-    def update(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Dataset kind: take a batch of scored (ground truth, output) pairs."""
-        if self.feature_key() is None:
-            raise NotImplementedError(f"metric {self.name} is not a dataset metric")
-        self.update_features(self.extract([g for g, _ in pairs]), self.extract([o for _, o in pairs]))
-
-    def compute(self) -> dict[str, float]:
-        """Dataset kind: the run-level numbers over every pair seen."""
-        raise NotImplementedError(f"metric {self.name} is not a dataset metric")
 
     def close(self) -> None:
         """Release what the metric holds (networks, GPU memory)."""
