@@ -1,11 +1,14 @@
-"""Evaluate one sweep point: load -> gray -> colorize (batched) -> score -> aggregate.
+"""Colorize and score a list of samples: load -> gray -> colorize (batched) -> score.
 
-Knows nothing of MLflow or the CLI: it takes a dataset and a built model and returns a
-`PointResult`. Decoding, the model and scoring overlap (threads), so the model is not kept
-waiting on PIL or scikit-image. A bad image never stops the run: it becomes a
-`failed:<reason>` row; a grayscale ground truth becomes an `excluded:grayscale` row. Only
-the images of the batch in flight are in memory. What a dataset adds beyond the metrics
-comes from its `Reporter`, whatever the source.
+Knows nothing of MLflow or the CLI. `process` runs the streaming pipeline over some samples
+(a shard of a sweep point, or all of them) with a built model and returns a `ShardResult`:
+the per-image rows, the dataset metrics' per-image rows of numbers, and stage timings.
+`harness.results.assemble` turns the results of a point's shards into its `PointResult`;
+`evaluate` does both for one dataset in one call. Decoding, the model and scoring overlap
+(threads), so the model is not kept waiting on PIL or scikit-image. A bad image never stops
+the run: it becomes a `failed:<reason>` row; a grayscale ground truth becomes an
+`excluded:grayscale` row. Only the images of the batches in flight are in memory. What a
+dataset adds beyond the metrics comes from its `Reporter`, whatever the source.
 """
 
 from __future__ import annotations
@@ -18,32 +21,43 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from harness.data.base import Dataset, Reporter, Sample
 from harness.data.images import is_grayscale, to_gray
 from harness.errors import HarnessError, ImageError
-from harness.metrics import MIN_SIDE, MetricChoice, build_metrics, choices, protocols, summarize_run
+from harness.metrics import MIN_SIDE, MetricChoice, build_metrics, choices, protocols
 from harness.models.base import Colorizer
+from harness.results import PointResult, Rendered, assemble
 from harness.scoring import Scorer
-from harness.visuals import GridSample, select_grid_ids
 
-BASE_COLUMNS = ["image_id", "path", "status", "width", "height", "seconds"]
+STAGES = ("seconds_decode", "seconds_wait_data", "seconds_colorize", "seconds_score")
 
 
 @dataclass
-class PointResult:
-    """Everything measured for one sweep point."""
+class ShardResult:
+    """What processing some samples produced; results of several shards `merge` into one."""
 
-    label: str
-    rows: pd.DataFrame
-    summary: dict[str, float]
-    timings: dict[str, float]
-    metric_columns: list[str]
-    grid: list[GridSample] = field(default_factory=list)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # extra artifacts from the dataset's reporter
-    figures: dict[str, Any] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)  # metric name -> why it has no value
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    #: dataset metrics' rows: state key -> image id -> 1-D float32 array (scored images only)
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: seconds per stage (decode, wait_data, colorize, score, the model's own stages, total)
+    timings: dict[str, float] = field(default_factory=dict)
+    model_images: int = 0  # images the model colorized
+    stopped: dict[str, str] = field(default_factory=dict)  # dataset metric -> why it stopped
+
+    @classmethod
+    def merge(cls, parts: Sequence[ShardResult]) -> ShardResult:
+        merged = cls()
+        for part in parts:
+            merged.rows.extend(part.rows)
+            for key, by_id in part.states.items():
+                merged.states.setdefault(key, {}).update(by_id)
+            for key, value in part.timings.items():  # seconds add up; a peak is the largest one
+                combine = max if key.startswith("peak_") else float.__add__
+                merged.timings[key] = combine(float(merged.timings.get(key, 0.0)), float(value))
+            merged.model_images += part.model_images
+            merged.stopped.update(part.stopped)
+        return merged
 
 
 @dataclass
@@ -90,7 +104,7 @@ def _row(sample: Sample, reporter: Reporter, **values: Any) -> dict[str, Any]:
     return {"image_id": sample.id, "path": sample.path, **reporter.describe(sample), **values}
 
 
-def _load(sample: Sample, reporter: Reporter) -> _Item | dict[str, Any]:
+def load(sample: Sample, reporter: Reporter) -> _Item | dict[str, Any]:
     """Decode one sample and derive its gray input; a row dict when it cannot be scored."""
     start = time.perf_counter()
     try:
@@ -110,13 +124,15 @@ def _load(sample: Sample, reporter: Reporter) -> _Item | dict[str, Any]:
 
 
 def _score(scorer: Scorer, reporter: Reporter, items: list[_Item], outs: list, share: float,
-           protocol: str = "native") -> tuple[list[dict[str, Any]], float]:
-    """Rows of a colorized batch: the metrics' columns (on the images as `protocol` scores them),
-    the reporter's extra scores (native resolution), or the failure."""
+           protocol: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]], float]:
+    """Rows of a colorized batch (the metrics' columns on the images as `protocol` scores them, the
+    reporter's extra scores at native resolution, or the failure) and the dataset metrics' rows
+    of the images scored ok."""
     start = time.perf_counter()
-    good = [(i, o) for i, o in zip(items, outs) if not isinstance(o, ImageError)]
-    scores = iter(scorer.score([(protocols.apply(protocol, i.gt), protocols.apply(protocol, o)) for i, o in good]))
-    rows = []
+    pairs = {id(i): (protocols.apply(protocol, i.gt), protocols.apply(protocol, o))
+             for i, o in zip(items, outs) if not isinstance(o, ImageError)}
+    scores = iter(scorer.score(list(pairs.values())))
+    rows, ok = [], []
     for item, out in zip(items, outs):
         t0 = time.perf_counter()
         row = _row(item.sample, reporter, width=item.gt.shape[1], height=item.gt.shape[0])
@@ -129,130 +145,110 @@ def _score(scorer: Scorer, reporter: Reporter, items: list[_Item], outs: list, s
                     raise values
                 row.update(values, status="ok", error="")
                 row.update(reporter.score(item.sample, item.gt, out))
+                ok.append(item)
             except Exception as exc:  # noqa: BLE001 - recorded, never fatal
                 row.update(status="failed:score", error=f"{type(exc).__name__}: {exc}")
         row["seconds"] = item.seconds + share + (time.perf_counter() - t0)
         rows.append(row)
-    return rows, time.perf_counter() - start
+    arrays = scorer.states([pairs[id(i)] for i in ok])
+    states = {key: {i.sample.id: a for i, a in zip(ok, array)} for key, array in arrays.items()}
+    return rows, states, time.perf_counter() - start
 
 
-def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricChoice], *, label: str = "",
-             batch_size: int = 8, grid_count: int = 0, seed: int = 0, progress: bool = False,
-             impl: str = "skimage", workers: int = 2, prefetch: int = 2, protocol: str = "native") -> PointResult:
-    """Score `model` on every image of `dataset`; see the module docstring.
+def process(samples: Sequence[Sample], model: Colorizer, scorer: Scorer, reporter: Reporter, *,
+            batch_size: int = 8, workers: int = 2, prefetch: int = 2, protocol: str = "native",
+            bar=None) -> ShardResult:
+    """Colorize and score `samples` in order; see the module docstring.
 
     `batch_size` images go to the model per call (one forward pass for a network); metrics
     score the images as the evaluation `protocol` says (`harness.metrics.protocols`).
     Decoding runs in `workers` threads up to `prefetch` batches ahead, and a batch is
     scored in a background thread while the next one is colorized, so at most
-    prefetch + 2 batches are in memory whatever the dataset size.
+    prefetch + 2 batches are in memory whatever the number of samples.
     """
+    result = ShardResult(timings={k: 0.0 for k in STAGES})
+    timings = result.timings
+    before = dict(model.stage_seconds())
+    chunks = list(_chunks(samples, batch_size))
+    wall = time.perf_counter()
+
+    def collect(future) -> None:
+        rows, states, seconds = future.result()
+        result.rows.extend(rows)
+        for key, by_id in states.items():
+            result.states.setdefault(key, {}).update(by_id)
+        timings["seconds_score"] += seconds
+
+    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="decode") as loader, \
+            ThreadPoolExecutor(1, thread_name_prefix="score") as scoring:
+        try:
+            queued: deque = deque(loader.map(lambda s: load(s, reporter), chunk) for chunk in chunks[:prefetch])
+            pending = None
+            for index, chunk in enumerate(chunks):
+                t0 = time.perf_counter()
+                loaded = list(queued.popleft())
+                if index + prefetch < len(chunks):
+                    queued.append(loader.map(lambda s: load(s, reporter), chunks[index + prefetch]))
+                t1 = time.perf_counter()
+                items = [x for x in loaded if isinstance(x, _Item)]
+                result.rows.extend(x for x in loaded if not isinstance(x, _Item))
+                outs = colorize_safely(model, [it.gray for it in items]) if items else []
+                result.model_images += len(items)
+                t2 = time.perf_counter()
+                if pending is not None:
+                    collect(pending)
+                pending = scoring.submit(_score, scorer, reporter, items, outs, (t2 - t1) / max(len(items), 1),
+                                         protocol)
+                timings["seconds_decode"] += sum(it.seconds for it in items)
+                timings["seconds_wait_data"] += t1 - t0
+                timings["seconds_colorize"] += t2 - t1
+                if bar is not None:
+                    bar.update(len(chunk))
+            if pending is not None:
+                collect(pending)
+        except BaseException:
+            loader.shutdown(wait=False, cancel_futures=True)
+            scoring.shutdown(wait=False, cancel_futures=True)
+            raise
+    for stage, seconds in model.stage_seconds().items():  # inside seconds_colorize
+        timings[f"seconds_{stage}"] = seconds - before.get(stage, 0.0)
+    timings["seconds_total"] = time.perf_counter() - wall
+    if str(getattr(model, "device", "cpu")).startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():  # a model may claim CUDA without using torch there
+            timings["peak_device_memory_mb"] = torch.cuda.max_memory_allocated(model.device) / 2**20
+    result.stopped = dict(scorer.stopped)
+    return result
+
+
+def renderer(samples: Sequence[Sample], reporter: Reporter, model: Colorizer):
+    """A function colorizing a few samples again by id (for the sample grid)."""
+
+    def render(ids: list[str]) -> list[Rendered]:
+        index = {s.id: s for s in samples}
+        items = [x for x in (load(index[i], reporter) for i in ids if i in index) if isinstance(x, _Item)]
+        outs = colorize_safely(model, [it.gray for it in items]) if items else []
+        return [(it.sample.id, it.gray, out, it.gt) for it, out in zip(items, outs)]
+
+    return render
+
+
+def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricChoice], *, label: str = "",
+             batch_size: int = 8, grid_count: int = 0, seed: int = 0, progress: bool = False,
+             impl: str = "skimage", workers: int = 2, prefetch: int = 2, protocol: str = "native") -> PointResult:
+    """Score `model` on every image of `dataset` in one pass (`process`, then `assemble`)."""
     from tqdm.auto import tqdm
 
     chosen = choices(metrics)
     device = getattr(model, "device", "cpu")
     scorer = Scorer(build_metrics(chosen, device), impl, device)
-    reporter = dataset.reporter
-    rows: list[dict[str, Any]] = []
-    timings = {"seconds_decode": 0.0, "seconds_wait_data": 0.0, "seconds_colorize": 0.0, "seconds_score": 0.0}
-    chunks = list(_chunks(dataset.samples, batch_size))
-    wall = time.perf_counter()
     bar = tqdm(total=len(dataset), desc=label or dataset.name, unit="img", disable=not progress, leave=False)
-    load = lambda s: _load(s, reporter)  # noqa: E731
     try:
-        with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="decode") as loader, \
-                ThreadPoolExecutor(1, thread_name_prefix="score") as scoring:
-            try:
-                queued: deque = deque(loader.map(load, chunk) for chunk in chunks[:prefetch])
-                pending = None
-                for index, chunk in enumerate(chunks):
-                    t0 = time.perf_counter()
-                    loaded = list(queued.popleft())
-                    if index + prefetch < len(chunks):
-                        queued.append(loader.map(load, chunks[index + prefetch]))
-                    t1 = time.perf_counter()
-                    items = [x for x in loaded if isinstance(x, _Item)]
-                    rows.extend(x for x in loaded if not isinstance(x, _Item))
-                    outs = colorize_safely(model, [it.gray for it in items]) if items else []
-                    t2 = time.perf_counter()
-                    if pending is not None:
-                        _collect(pending, rows, timings)
-                    pending = scoring.submit(_score, scorer, reporter, items, outs, (t2 - t1) / max(len(items), 1),
-                                             protocol)
-                    timings["seconds_decode"] += sum(it.seconds for it in items)
-                    timings["seconds_wait_data"] += t1 - t0
-                    timings["seconds_colorize"] += t2 - t1
-                    bar.update(len(chunk))
-                if pending is not None:
-                    _collect(pending, rows, timings)
-            except BaseException:
-                loader.shutdown(wait=False, cancel_futures=True)
-                scoring.shutdown(wait=False, cancel_futures=True)
-                raise
-        dataset_scores = scorer.finish()
+        shard = process(dataset.samples, model, scorer, dataset.reporter, batch_size=batch_size, workers=workers,
+                        prefetch=prefetch, protocol=protocol, bar=bar)
+        return assemble(dataset, shard, scorer, chosen, label=label, seed=seed, grid_count=grid_count,
+                        render=renderer(dataset.samples, dataset.reporter, model))
     finally:
         scorer.close()
         bar.close()
-    table = _table(rows, dataset, reporter)
-    metric_columns = [c for c in table.columns if c not in BASE_COLUMNS + ["error", *reporter.columns]]
-    _finish_timings(timings, model, table, wall)
-    summary = {**summarize_run(table, chosen, seed=seed), **dataset_scores}
-    report = reporter.report(table, seed=seed)
-    summary.update(report.summary)
-    grid = _grid(dataset, model, table, grid_count) if grid_count else []
-    return PointResult(label=label, rows=table, summary=summary, timings=timings, metric_columns=metric_columns,
-                       grid=grid, tables=report.tables, figures=report.figures, notes=dict(scorer.notes))
-
-
-def _table(rows: list[dict[str, Any]], dataset: Dataset, reporter: Reporter) -> pd.DataFrame:
-    """The per-image table in dataset order, identity and status columns first."""
-    order = {s.id: i for i, s in enumerate(dataset.samples)}
-    table = pd.DataFrame(rows).sort_values("image_id", key=lambda c: c.map(order)).reset_index(drop=True)
-    front = BASE_COLUMNS + ["error", *reporter.columns]
-    return table[front + [c for c in table.columns if c not in front]]
-
-
-def _finish_timings(timings: dict[str, float], model: Colorizer, table: pd.DataFrame, wall: float) -> None:
-    """Total wall time, the model's own stage clocks, each stage's share, images/s, peak GPU memory."""
-    total = timings["seconds_total"] = time.perf_counter() - wall
-    for stage, seconds in model.stage_seconds().items():  # inside seconds_colorize
-        timings[f"seconds_{stage}"] = seconds
-    for key in [k for k in timings if k.startswith("seconds_") and k != "seconds_total"]:
-        timings[f"share_{key[len('seconds_'):]}"] = timings[key] / total if total else 0.0
-    device = getattr(model, "device", "cpu")
-    if str(device).startswith("cuda"):
-        import torch
-
-        if torch.cuda.is_available():  # a model may claim CUDA without using torch there
-            timings["peak_device_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    scored = int((table["status"] == "ok").sum())
-    timings["images_per_second"] = scored / total if total > 0 else 0.0
-
-
-def _collect(future, rows: list[dict[str, Any]], timings: dict[str, float]) -> None:
-    scored, seconds = future.result()
-    rows.extend(scored)
-    timings["seconds_score"] += seconds
-
-
-def _grid(dataset: Dataset, model: Colorizer, table: pd.DataFrame, count: int) -> list[GridSample]:
-    """Best, median and worst images by PSNR, colorized again (only these few) for the grid."""
-    if "psnr" not in table:
-        return []
-    chosen = select_grid_ids(table, count)
-    if not chosen:
-        return []
-    tags = dict(chosen)
-    scores = table.set_index("image_id")
-    loaded = [_load(s, dataset.reporter) for s in dataset.by_id([i for i, _ in chosen])]
-    items = [it for it in loaded if isinstance(it, _Item)]
-    outs = colorize_safely(model, [it.gray for it in items])
-    grid = []
-    for item, out in zip(items, outs):
-        if isinstance(out, ImageError):
-            continue
-        row = scores.loc[item.sample.id]
-        grid.append(GridSample(image_id=item.sample.id, gray=item.gray, output=out, truth=item.gt,
-                               psnr=float(row["psnr"]), ssim=float(row.get("ssim", float("nan"))),
-                               tag=tags[item.sample.id]))
-    return grid

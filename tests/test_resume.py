@@ -64,10 +64,10 @@ def finished_keys(uri: str) -> list[str]:
 
 
 def test_ctrl_c_keeps_finished_points_and_resumes(write_spec, tracking_uri, monkeypatch, capsys):
-    import harness.runner as runner
+    import harness.executors.local as runner  # where the local executor runs a shard
 
     spec = write_spec(SPEC.format(delay=0))
-    real = runner.evaluate
+    real = runner.process
     calls = {"n": 0}
 
     def interrupt_on_second(*args, **kwargs):
@@ -76,12 +76,12 @@ def test_ctrl_c_keeps_finished_points_and_resumes(write_spec, tracking_uri, monk
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "evaluate", interrupt_on_second)
+    monkeypatch.setattr(runner, "process", interrupt_on_second)
     assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 130
     assert "resume" in capsys.readouterr().err
     runs = point_runs(tracking_uri)
     assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
-    monkeypatch.setattr(runner, "evaluate", real)
+    monkeypatch.setattr(runner, "process", real)
 
     assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
     err = capsys.readouterr().err
