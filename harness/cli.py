@@ -27,20 +27,30 @@ def cli(debug: bool) -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Print the sweep points and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the sweep points and their model work (images x FLOPs), then exit.")
 @click.option("--force", is_flag=True, help="Redo sweep points that already have a finished run.")
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 @click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
-def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progress: bool) -> None:
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where shards run (default: the spec's `executor`, else local).")
+@click.option("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray).")
+def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progress: bool, executor: str | None,
+        ray_address: str | None) -> None:
     """Run the experiment SPEC (a YAML file) and log it to MLflow."""
     from harness.experiment import run_experiment
     from harness.spec import load_spec
 
     loaded = load_spec(spec)
     if dry_run:
+        from harness.dryrun import report
+
         _print_points(loaded)
+        click.echo("\n".join(report(loaded)))
         return
-    outcome = run_experiment(spec, tracking_uri=tracking_uri, force=force, progress=progress, loaded=loaded)
+    if ray_address and executor is None:
+        executor = "ray"
+    outcome = run_experiment(spec, tracking_uri=tracking_uri, force=force, progress=progress, loaded=loaded,
+                             executor=executor, ray_address=ray_address)
     done = sum(p.status == "done" for p in outcome.points)
     reused = sum(p.status == "reused" for p in outcome.points)
     failed = [p for p in outcome.points if p.status == "failed"]

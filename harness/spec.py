@@ -24,6 +24,7 @@ from harness.models.registry import get_model_class, model_names
 from harness.yamlio import YamlDoc, format_loc, load_yaml
 
 DEFAULT_METRICS = ["psnr", "ssim", "colorfulness", "delta_e"]
+DEFAULT_SHARD_SIZE = 256  # images per shard: a few minutes of work on a CPU, seconds on a GPU
 
 
 class _Strict(BaseModel):
@@ -74,6 +75,18 @@ class GridSpec(_Strict):
     count: int = Field(6, ge=0, le=60, description="Images shown in the sample grid (best, median, worst by PSNR).")
 
 
+class ExecutorSpec(_Strict):
+    """Where the shards of a sweep point run: this process (`local`) or Ray workers (`ray`)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, description="Ray cluster to join (else RAY_ADDRESS, else a local Ray).")
+    workers: int | None = Field(None, ge=1, description="Ray workers (default: one per GPU, else one per "
+                                                         "cpus_per_worker CPUs).")
+    gpus_per_worker: float | None = Field(None, ge=0, description="GPUs per Ray worker (default: 1 when the "
+                                                                   "cluster has GPUs and device is not cpu, else 0).")
+    cpus_per_worker: float = Field(1, gt=0, description="CPUs per Ray worker (its torch threads on the CPU).")
+
+
 class ModelEntry(BaseModel):
     """`name` plus the model's own parameters; a list value is a sweep axis."""
 
@@ -109,6 +122,9 @@ class Spec(_Strict):
     protocol: Literal["native", "resize256", "center_crop256"] = Field(
         "native", description="Resolution every metric scores at: native, or a paper's 256x256 protocol.")
     workers: int = Field(2, ge=0, le=64, description="Threads decoding images ahead of the model.")
+    shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="Images per shard: the unit of work that is "
+                                                                  "journaled, resumed and handed to a worker.")
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
 
     @field_validator("metrics")
     @classmethod
@@ -133,6 +149,11 @@ class SweepPoint:
     def resolved(self) -> dict[str, Any]:
         """Every model parameter, defaults included (JSON-safe)."""
         return self.params.model_dump(mode="json")
+
+    @property
+    def setting(self) -> str:
+        """The label of the model setting, without the split (the points of all splits share it)."""
+        return _label(self.model, self.written, None)
 
     def identity(self) -> dict[str, Any]:
         """What makes this point this point (model, resolved params, split): feeds the run key."""

@@ -99,3 +99,36 @@ class FakeWeighted(Colorizer):
 
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [np.repeat(g[..., None], 3, axis=2) for g in grays]
+
+
+class CrashParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    marker: Path  # the process dies once: when this file does not exist yet (it is created first)
+    after: int = Field(0, ge=0)  # images colorized by this process before it dies
+    log: Path | None = None  # a file getting one line per image colorized, across processes
+
+
+@register_model("fake-crash")
+class FakeCrash(Colorizer):
+    """fake-tint that kills its own process (SIGKILL, as a lost machine or the OOM killer would)
+    once it has colorized `after` images, the first time only; logs every image it colorizes."""
+
+    Params = CrashParams
+
+    def __init__(self, params, device: str = "cpu"):
+        super().__init__(params, device)
+        self.done = 0
+        self.tint = FakeTint(TintParams(strength=0.3), device)
+
+    def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        import os
+        import signal
+
+        if self.done + len(grays) > self.params.after and not self.params.marker.exists():
+            self.params.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.done += len(grays)
+        if self.params.log is not None:
+            with open(self.params.log, "a") as fh:
+                fh.writelines(f"{os.getpid()} {g.shape[0]}x{g.shape[1]} {int(g.sum())}\n" for g in grays)
+        return self.tint.colorize(grays)

@@ -60,7 +60,11 @@ class Report:
 
 
 class Reporter:
-    """Dataset-specific reporting, called by the runner for every dataset; the default adds nothing."""
+    """Dataset-specific reporting, called by the runner for every dataset; the default adds nothing.
+
+    `describe` and `score` depend on the sample alone, never on the split: the splits of one
+    source share their rows (a model setting scores the union of its splits once), and a
+    split's own reporter then `report`s over that split's rows."""
 
     #: identity columns this reporter adds to every row, placed before the scores
     columns: tuple[str, ...] = ()
@@ -105,6 +109,20 @@ class Dataset:
     def by_id(self, ids: Sequence[str]) -> list[Sample]:
         index = {s.id: s for s in self.samples}
         return [index[i] for i in ids if i in index]
+
+
+def union(datasets: Sequence[Dataset]) -> Dataset:
+    """One dataset holding every sample of `datasets` once, in the order they first appear (the
+    splits of one source share their samples' ids), scored with the first one's reporter."""
+    if len(datasets) == 1:
+        return datasets[0]
+    seen: dict[str, Sample] = {}
+    for dataset in datasets:
+        for sample in dataset.samples:
+            seen.setdefault(sample.id, sample)
+    first = datasets[0]
+    return Dataset(first.name, first.source, list(seen.values()), dict(first.info),
+                   "+".join(str(d.split) for d in datasets), [d.fingerprint for d in datasets], first.reporter)
 
 
 def select(ids: Sequence[str], limit: int | None, seed: int) -> list[str]:

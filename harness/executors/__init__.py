@@ -1,0 +1,27 @@
+"""Executors: where a model setting's shards are computed.
+
+The driver (`harness run`) plans the shards, keeps the journal, assembles and logs the
+results; an executor only turns shards into `ShardResult`s. `local` (the default) runs
+them in this process with one model; `ray` runs them on Ray workers, one model per
+worker, on one machine or a cluster. Both give identical per-image tables: the executor
+is not part of the run key.
+"""
+
+from __future__ import annotations
+
+from harness.executors.base import Executor, Work
+
+
+def make_executor(spec, device: str, address: str | None = None) -> Executor:
+    """The executor a spec's `executor` section asks for (`address` overrides a Ray address)."""
+    if spec.kind == "ray":
+        from harness.executors.ray_cluster import RayExecutor
+
+        return RayExecutor(address or spec.address, spec.workers, spec.gpus_per_worker, spec.cpus_per_worker,
+                           device)
+    from harness.executors.local import LocalExecutor
+
+    return LocalExecutor(device)
+
+
+__all__ = ["Executor", "Work", "make_executor"]
