@@ -94,6 +94,31 @@ class Colorizer(ABC):
         `harness bench --vs-upstream`: gray H x W uint8 in, RGB H x W x 3 uint8 out."""
         raise HarnessError(f"No upstream reference is wired up for {cls.name}.")
 
+    @classmethod
+    def network(cls, params: BaseModel):
+        """The network one image goes through, freshly built (any weights), and the shape of its
+        input for one image, e.g. `(net, (1, 3, 560, 560))`; None for a model without one."""
+        return None
+
+    @classmethod
+    def flops_per_image(cls, params: BaseModel) -> float | None:
+        """FLOPs of `network` on one image (torch's counter: 2 per multiply-add), counted without
+        weights or compute: built on the meta device, given uninitialised CPU storage, run on fake
+        tensors (a few seconds at most). None where the model has no network."""
+        import torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.device("meta"):
+            built = cls.network(params)
+        if built is None:
+            return None
+        net, shape = built
+        net = net.to_empty(device="cpu").eval()
+        with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(torch.empty(shape))
+        return float(counter.get_total_flops())
+
     @abstractmethod
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Colorize a batch: H x W uint8 gray images in, H x W x 3 uint8 RGB images out."""

@@ -65,6 +65,12 @@ class Zhang(Colorizer):
         return Path(path)
 
     @classmethod
+    def network(cls, params: ZhangParams):
+        from harness.models import zhang_nets
+
+        return zhang_nets.NETWORKS[cls.variant.architecture](), (1, 1, 256, 256)
+
+    @classmethod
     def upstream(cls, weights: Path, params: ZhangParams, device: str):
         """Upstream's pipeline (`colorizers`: preprocess_img, the generator, postprocess_tens, then what
         the demo's `plt.imsave` does to make bytes), one gray image at a time, with the same weights.

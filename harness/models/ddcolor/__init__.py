@@ -73,6 +73,12 @@ class DDColor(Colorizer):
         return write_random(Path(path), (params or cls.Params()).size, seed=seed)
 
     @classmethod
+    def network(cls, params: DDColorParams):
+        from harness.models.ddcolor.network import build
+
+        return build(params.size), (1, 3, params.input_size, params.input_size)
+
+    @classmethod
     def upstream(cls, weights: Path, params: DDColorParams, device: str):
         """Upstream's `ColorizationPipeline` on the same file: gray in, RGB out (upstream speaks BGR)."""
         from harness.models.ddcolor.checkpoint import upstream_pipeline

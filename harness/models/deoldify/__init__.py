@@ -62,6 +62,13 @@ class DeOldify(Colorizer):
         return checkpoint.save_fastai(net, Path(path))
 
     @classmethod
+    def network(cls, params: DeOldifyParams):
+        from harness.models.deoldify import unet
+
+        size = 16 * params.render_factor
+        return unet.build(unet.ARCHITECTURES[cls.variant.architecture]), (1, 3, size, size)
+
+    @classmethod
     def upstream(cls, weights: Path, params: DeOldifyParams, device: str):
         """Upstream's `ColorizerFilter` (the `deoldify` package) holding the same weights."""
         from harness.models.checkpoint import safe_load, state_dict_of
