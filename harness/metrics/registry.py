@@ -95,9 +95,9 @@ class Metric:
         """Make sure the metric can run: its weights file (named by a `weights` option, else the
         official one, fetched where allowed and verified), or None for a metric without one."""
         chosen = getattr(params, "weights", None)
-        if chosen is not None:
-            return official.explicit(chosen, f"metric {cls.name}")
         item = cls.official_weights(params)
+        if chosen is not None:
+            return official.explicit(chosen, f"metric {cls.name}", item)
         return official.ensure(item) if item is not None else None
 
     def feature_key(self) -> Any:
