@@ -54,15 +54,19 @@ def inception(path: Path, device: str):
 
             from harness.models.checkpoint import safe_load, state_dict_of
 
-            state = state_dict_of(safe_load(path), Path(path))
+            state = state_dict_of(safe_load(path, strict_globals=True), Path(path))  # a plain state dict
             # pytorch-fid builds its network and downloads the weights in one function: only
             # the download is replaced, by the verified file; its strict load checks every key.
             try:
                 with mock.patch.object(fid, "load_state_dict_from_url", lambda *a, **k: state):
                     net = fid.InceptionV3([fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
             except RuntimeError as exc:
+                from harness.models.checkpoint import identify
+
+                found = identify(state)
+                like = f" These look like {found}." if found and not found.startswith("Inception") else ""
                 raise HarnessError(f"Weights file '{path}' does not fit pytorch-fid's FID Inception network: "
-                                   f"{str(exc).splitlines()[0]} {' '.join(str(exc).split())[:400]}",
+                                   f"{str(exc).splitlines()[0]} {' '.join(str(exc).split())[:400]}{like}",
                                    hint="Use pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
                                         "(`harness weights fetch fid-inception`).") from None
             _networks.clear()  # one Inception at a time in memory
@@ -157,6 +161,10 @@ class _InceptionMetric(Metric):
     @classmethod
     def weights_files(cls) -> list[WeightsFile]:
         return [INCEPTION]
+
+    @classmethod
+    def check_weights(cls, path: Path, params) -> None:
+        inception(path, "cpu")  # strict; kept for a CPU run, replaced by a device's load
 
     def feature_key(self) -> Any:
         self._path = self._path or type(self).preflight(self.params)
