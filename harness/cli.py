@@ -61,7 +61,8 @@ def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progre
         click.echo(f"{len(failed)} sweep point(s) failed; see the messages above.", err=True)
     without = sorted({m for p in outcome.points for m in p.without})
     if without:
-        click.echo(f"Metric(s) {', '.join(without)} were not computed (weights missing; see above).", err=True)
+        click.echo(f"Metric(s) {', '.join(without)} were not computed (weights missing or unusable; see above).",
+                   err=True)
     sys.exit(outcome.exit_code)
 
 

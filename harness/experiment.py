@@ -280,7 +280,8 @@ def _describe(outcome: PointOutcome) -> str:
         if outcome.reported:
             return f"[failed] {label}: {outcome.message.splitlines()[0].rstrip(':')} (details above)"
         return f"[failed] {label}: {outcome.message}"
-    without = f" (without {', '.join(outcome.without)}: weights missing, details above)" if outcome.without else ""
+    without = (f" (without {', '.join(outcome.without)}: weights missing or unusable, details above)"
+               if outcome.without else "")
     if outcome.status == "reused":
         return f"[reused] {label}: finished run {outcome.run_id} has the same run key (use --force to redo){without}"
     s = outcome.summary

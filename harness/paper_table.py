@@ -82,8 +82,28 @@ def _notes(runs: pd.DataFrame, columns: list[Column]) -> list[str]:
             missing = {v for v in runs[key].dropna() if isinstance(v, str) and v.startswith("not computed")}
             for text in sorted(missing):
                 notes.append(f"† {col.header.rstrip('↑↓')}: {text}")
-    notes.append("Best value per column in bold; [a, b] is the 95% bootstrap CI of the mean over images.")
+    with_ci = any((ci := ci_columns(c.key)) and _value(runs, ci[0]).notna().any() for c in columns)
+    notes.append("Best value per column in bold" + ("; [a, b] is the 95% bootstrap CI of the mean over images."
+                                                    if with_ci else "."))
     return list(dict.fromkeys(notes))
+
+
+#: characters LaTeX reads as markup, as text; labels and headers are text (`deoldify[a=1,b=R&D]`)
+_LATEX_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+#: the table's own symbols, in LaTeX (applied after escaping, so their markup stays markup)
+_LATEX_SYMBOLS = {"↓": "$\\downarrow$", "↑": "$\\uparrow$", "Δ": "$\\Delta$", "†": "$^\\dagger$", "–": "--"}
+
+
+def latex_text(text: str) -> str:
+    """Plain text (a label, a header) as LaTeX: markup characters escaped, the table's symbols typeset."""
+    return _latex_symbols("".join(_LATEX_TEXT.get(ch, ch) for ch in text))
+
+
+def _latex_symbols(text: str) -> str:
+    for symbol, latex in _LATEX_SYMBOLS.items():
+        text = text.replace(symbol, latex)
+    return text
 
 
 def paper_table(runs: pd.DataFrame, fmt: str = "paper") -> str:
@@ -103,15 +123,11 @@ def paper_table(runs: pd.DataFrame, fmt: str = "paper") -> str:
             for j, i in enumerate(runs.index)]
     header = ["Method"] + [c.header for c in columns]
     notes = _notes(runs, columns)
-    if latex:
-        def esc(text: str) -> str:
-            return (text.replace("_", "\\_").replace("%", "\\%").replace("↓", "$\\downarrow$")
-                    .replace("↑", "$\\uparrow$").replace("Δ", "$\\Delta$").replace("†", "$^\\dagger$")
-                    .replace("–", "--"))
-
-        lines = ["\\begin{tabular}{l" + "c" * len(columns) + "}", "\\toprule", " & ".join(map(esc, header)) + " \\\\",
-                 "\\midrule"]
-        lines += [" & ".join(esc(c) for c in row) + " \\\\" for row in rows]
+    if latex:  # labels and headers are text; cells are LaTeX already (\textbf, $\pm$) but for symbols
+        lines = ["% booktabs rules (\\toprule, \\midrule, \\bottomrule): \\usepackage{booktabs} in the preamble",
+                 "\\begin{tabular}{l" + "c" * len(columns) + "}", "\\toprule",
+                 " & ".join(map(latex_text, header)) + " \\\\", "\\midrule"]
+        lines += [" & ".join([latex_text(row[0])] + [_latex_symbols(c) for c in row[1:]]) + " \\\\" for row in rows]
         lines += ["\\bottomrule", "\\end{tabular}"] + [f"% {n}" for n in notes]
         return "\n".join(lines)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * len(columns)) + "|"]

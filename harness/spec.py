@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import MetricChoice, get_metric, metric_names
@@ -60,12 +60,26 @@ class CocoSplit(_Strict):
 
 
 class CocoData(_Sampling):
-    """COCO images with their instances annotations; each split is a sweep axis value."""
+    """COCO images with their instances annotations; each split is a sweep axis value.
+
+    `images` and `annotations` may each list candidates in order of preference, paired by
+    position: the first pair whose folder and file exist is used (and logged), so one spec runs
+    on COCO val2017 where it is present and on a sample elsewhere.
+    """
 
     source: Literal["coco"]
-    images: Path
-    annotations: Path
+    images: Path | list[Path]
+    annotations: Path | list[Path]
     splits: dict[str, CocoSplit] = Field(default_factory=lambda: {"all": CocoSplit()})
+
+    @field_validator("annotations")
+    @classmethod
+    def _paired_with_images(cls, value: Path | list[Path], info: ValidationInfo) -> Path | list[Path]:
+        lengths = [len(v) if isinstance(v, list) else None for v in (info.data.get("images", value), value)]
+        if lengths[0] != lengths[1] or lengths[0] == 0:
+            raise ValueError("images and annotations must be one path each, or non-empty lists of candidates of "
+                             "the same length, paired by position (the first pair that exists is used)")
+        return value
 
 
 DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData], Field(discriminator="source")]

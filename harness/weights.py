@@ -146,14 +146,21 @@ def ensure(item: WeightsFile, *, fetch: bool = True, progress: bool = True) -> P
     return _download(item, progress=progress)
 
 
-def explicit(path: Path, owner: str) -> Path:
+def explicit(path: Path, owner: str, official: WeightsFile | None = None) -> Path:
     """A weights file the user named (`weights:` / `--weights`): it must exist; it is not checked
-    against the official digest (it may be fine-tuned), but its sha256 is logged with the run."""
+    against the official digest (it may be fine-tuned), but its sha256 is logged with the run.
+
+    `official` is the file the same settings would use otherwise: the hint names its catalogue
+    name, the one `harness weights fetch` takes (not the model's or metric's name, which may
+    differ: model ddcolor's default file is ddcolor-modelscope, metric fid's fid-inception).
+    """
     path = Path(path).expanduser()
     if not path.is_file():
+        fallback = (f", or leave it out to use the official weights (`harness weights fetch {official.name}`)"
+                    if official is not None else "")
         raise HarnessError(f"Weights file '{path}' for {owner} does not exist.",
-                           hint="Fix the weights path, or leave it out to use the official weights "
-                                f"(`harness weights fetch {owner}`).")
+                           hint=f"Fix the weights path (relative paths are taken from the working directory)"
+                                f"{fallback}.")
     return path
 
 

@@ -49,6 +49,27 @@ def photo_dir(tmp_path: Path) -> Path:
     return root
 
 
+class RemovesADirectory:
+    """Pickles as a call of `shutil.rmtree(target)`: a global torch's weights-only unpickler does not block
+    by itself (unlike os.system), for tests that a weights file naming it is refused and nothing runs."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        import shutil
+
+        return shutil.rmtree, (self.target,)
+
+
+@pytest.fixture(scope="session")
+def inception_file(tmp_path_factory) -> Path:
+    """pytorch-fid's Inception with random, calibrated weights in its official file format (~8 s to make)."""
+    from tests.metrics.networks import random_fid_inception
+
+    return random_fid_inception(tmp_path_factory.mktemp("fid") / "pt_inception-random.pth", seed=3)
+
+
 @pytest.fixture
 def write_spec(tmp_path: Path):
     """Write a spec (a YAML string) to a file and return its path."""

@@ -39,3 +39,25 @@ def test_bench_names_an_unknown_setting(capsys):
     assert main(["bench", "--set", "render_factr=2", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "render_factr" in err and "Did you mean 'render_factor'" in err
+
+
+@pytest.mark.parametrize("model, settings, gflop", [
+    ("zhang-eccv16", [], 83.5),  # the network always sees 256x256: docs/benchmarks.md's figure
+    ("ddcolor", ["--set", "size=tiny", "--set", "input_size=64"], None),
+], ids=["zhang-eccv16", "ddcolor-tiny"])
+def test_bench_runs_each_peer_with_its_cost(capsys, tmp_path, monkeypatch, model, settings, gflop):
+    """`harness bench --model NAME [--set ...]` for the peers: FLOPs per image beside images/s. (Their outputs
+    against the reference code are the parity tests'; `--vs-upstream` is DeOldify's test above.)"""
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))  # no cached official weights: random ones
+    assert main(["bench", "--model", model, *settings, "--images", "1", "--rounds", "1", "--batch-size", "1",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("weights: random") and out[1].startswith(f"model {model} (")
+    if model == "ddcolor":
+        assert "size tiny" in out[1] and "input_size 64" in out[1] and "weights_variant paper_tiny" in out[1]
+    flops = next(re.fullmatch(r"FLOPs per image: (\d+\.\d) GFLOP; achieved \d+\.\d+ TFLOP/s \(model only\)", line)
+                 for line in out if line.startswith("FLOPs"))
+    assert flops and float(flops.group(1)) > 0
+    if gflop is not None:
+        assert float(flops.group(1)) == pytest.approx(gflop, abs=0.1)
+    assert re.fullmatch(r"harness end to end: \d+\.\d+ images/s \(outside the model: .*", out[-1])

@@ -117,3 +117,37 @@ def test_bad_files(tmp_path, text, expected):
 def test_missing_file(tmp_path):
     with pytest.raises(HarnessError, match="does not exist"):
         load_thresholds(tmp_path / "nope.yaml")
+
+
+@pytest.mark.slow
+def test_the_shipped_thresholds_hold_for_the_quickstart_run(tmp_path, monkeypatch, capsys):
+    """The README's quickstart as a user without network runs it: `harness run experiments/quickstart.yaml`
+    (DeOldify fails at once, the grayscale baseline runs with the default metrics on the bundled photos),
+    then `harness check experiments/thresholds.yaml`. Pins the reference numbers that file quotes."""
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    from harness.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("HARNESS_OFFLINE", "1")
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # no weights cached
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(root / "experiments" / "quickstart.yaml"), "--tracking-uri", uri, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("[failed] deoldify-artistic[render_factor=") == 3 and "[done] grayscale: " in err
+    assert main(["check", str(root / "experiments" / "thresholds.yaml"), "--tracking-uri", uri]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("OK: 6 check(s) of a run against a bound")
+    client = MlflowClient(uri)
+    (run,) = [r for r in client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
+              if r.data.tags.get("harness.label") == "grayscale"]
+    m = run.data.metrics
+    assert run.data.params["metrics"] == "psnr,ssim,colorfulness,delta_e"
+    assert (m["n_scored"], m["n_excluded"], m["n_failed"]) == (8, 1, 0)
+    # measured 2026-11-25 (scikit-image 0.26), quoted in thresholds.yaml; deterministic up to float rounding
+    assert m["psnr_mean"] == pytest.approx(20.0707, abs=1e-3)
+    assert m["ssim_mean"] == pytest.approx(0.8965, abs=1e-3)
+    assert m["delta_e_mean"] == pytest.approx(13.3093, abs=1e-3)
+    assert m["cf_delta"] == pytest.approx(52.5864, abs=1e-3)

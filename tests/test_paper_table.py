@@ -41,10 +41,27 @@ def test_markdown_table_has_the_papers_columns_and_bolds_the_best():
 
 def test_latex_table_is_a_tabular_with_the_same_cells():
     text = paper_table(RUNS, "latex")
-    assert text.startswith("\\begin{tabular}{lccccccc}") and "\\end{tabular}" in text
+    first, second = text.splitlines()[:2]
+    assert first.startswith("% booktabs") and "\\usepackage{booktabs}" in first  # what \toprule needs
+    assert second == "\\begin{tabular}{lccccccc}" and "\\end{tabular}" in text
     assert "FID$\\downarrow$ & KID$\\downarrow$ & CF & $\\Delta$CF$\\downarrow$" in text
     assert "deoldify-artistic & \\textbf{20.50} & \\textbf{0.0100} $\\pm$ 0.0010" in text
     assert "n/a$^\\dagger$" in text and "% FID over 500 image(s)" in text
+
+
+def test_latex_labels_are_escaped_and_the_tables_markup_is_not():
+    runs = RUNS.assign(label=["gray & co #1", "m[x=50%,y=$5,z={a_b}]~^\\"])
+    text = paper_table(runs, "latex")
+    assert "gray \\& co \\#1 & 40.12 &" in text
+    assert ("m[x=50\\%,y=\\$5,z=\\{a\\_b\\}]\\textasciitilde{}\\textasciicircum{}\\textbackslash{} & "
+            "\\textbf{20.50} & \\textbf{0.0100} $\\pm$ 0.0010") in text
+    assert "PSNR$\\uparrow$" in text and "n/a$^\\dagger$" in text
+
+
+def test_the_ci_footnote_only_when_some_cell_has_a_ci():
+    assert "[a, b] is the 95% bootstrap CI" in paper_table(RUNS, "paper")
+    without = paper_table(RUNS[["label", "split", "fid", "n_fid", "cf_delta"]], "paper")
+    assert "Best value per column in bold." in without and "bootstrap CI" not in without
 
 
 def test_columns_nobody_computed_are_left_out():
@@ -84,4 +101,4 @@ def test_paper_spec_offline_prints_the_table_with_missing_metrics_said(tmp_path)
     assert not math.isnan(float(cells[5].split()[0].strip("*")))  # PSNR computed, at 256x256
     assert any(line.startswith("† FID: not computed: Weights for fid-inception") for line in lines)
     assert "deoldify-artistic[" in table.stdout and "failed" in table.stdout  # the failed point is listed
-    assert harness("compare", "--format", "latex").stdout.startswith("\\begin{tabular}")
+    assert harness("compare", "--format", "latex").stdout.splitlines()[1].startswith("\\begin{tabular}")

@@ -149,8 +149,9 @@ grids: {{count: 0}}
 batch_size: {batch_size}
 device: {device}
 metrics_impl: {impl}
+protocol: {protocol}
 """
-BASE = dict(seed=0, metrics="[psnr]", batch_size=2, impl="skimage", device="cpu")
+BASE = dict(seed=0, metrics="[psnr]", batch_size=2, impl="skimage", device="cpu", protocol="native")
 
 
 @pytest.fixture
@@ -195,12 +196,29 @@ def test_changed_weights_file_gives_a_new_run(key_setup):
 
 
 @pytest.mark.parametrize("change", [
-    {"metrics": "[psnr, ssim]"}, {"metrics": "[ssim]"}, {"batch_size": 1}, {"seed": 1}, {"impl": "torch"}],
-    ids=["metric-added", "metric-swapped", "batch_size", "seed", "metrics_impl"])
+    {"metrics": "[psnr, ssim]"}, {"metrics": "[ssim]"}, {"batch_size": 1}, {"seed": 1}, {"impl": "torch"},
+    {"protocol": "resize256"}],
+    ids=["metric-added", "metric-swapped", "batch_size", "seed", "metrics_impl", "protocol"])
 def test_changed_setting_gives_a_new_run(key_setup, change):
     run, _, _ = key_setup
     assert run(**change) == "[done]"
     assert run(**change) == "[reused]"
+
+
+def test_a_changed_metric_option_or_metric_weights_file_gives_a_new_run(key_setup, inception_file, tmp_path):
+    from tests.metrics.test_perceptual import features_only_alexnet
+
+    run, _, _ = key_setup
+    kid = "[psnr, {{name: kid, subsets: {n}, subset_size: 2, weights: %s}}]" % inception_file
+    assert run(metrics=kid.format(n=5)) == "[done]"
+    assert run(metrics=kid.format(n=5)) == "[reused]"
+    assert run(metrics=kid.format(n=6)) == "[done]"  # same metric, same weights, another option value
+    backbone = features_only_alexnet(tmp_path / "alexnet.pth")
+    lpips = f"[psnr, {{name: lpips, weights: {backbone}}}]"
+    assert run(metrics=lpips) == "[done]"
+    assert run(metrics=lpips) == "[reused]"
+    features_only_alexnet(backbone, lambda s: s.__setitem__("features.0.bias", s["features.0.bias"] + 1))
+    assert run(metrics=lpips) == "[done]"  # same path, other content: the key holds the file's sha256
 
 
 def test_a_new_scoring_version_gives_a_new_run(key_setup, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import tests.fake_models  # noqa: F401  (registers fake-tint, fake-fragile)
@@ -137,6 +139,21 @@ def test_coco_splits_are_an_axis(write_spec):
     assert len(points) == 2 + 2 * 2
     assert {p.split for p in points} == {"all", "animals"}
     assert "fake-tint[strength=0.2,split=animals]" in [p.label for p in points]
+
+
+@pytest.mark.parametrize("images, annotations", [
+    ("[a, b]", "[a.json]"), ("[a, b]", "a.json"), ("a", "[a.json, b.json]"), ("[]", "[]")])
+def test_coco_candidates_must_pair_up(write_spec, images, annotations):
+    text = (f"name: t\ndataset:\n  source: coco\n  images: {images}\n  annotations: {annotations}\n"
+            "models:\n  - name: grayscale\n")
+    msg = error_of(write_spec, text)
+    assert "line 5, key 'dataset.annotations'" in msg and "non-empty lists of candidates of the same length" in msg
+
+
+def test_coco_candidates_are_accepted(write_spec):
+    text = ("name: t\ndataset:\n  source: coco\n  images: [a, b]\n  annotations: [a.json, b.json]\n"
+            "models:\n  - name: grayscale\n")
+    assert load_spec(write_spec(text)).spec.dataset.images == [Path("a"), Path("b")]
 
 
 @pytest.fixture

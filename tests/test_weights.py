@@ -237,3 +237,37 @@ def test_metric_networks_are_in_the_same_catalogue(tmp_path, monkeypatch, capsys
     assert "fid-inception: pt_inception-2015-12-05-6726825d.pth" in out and "lpips-alex: alexnet-owt" in out
     assert main(["weights", "fetch", "lpips-alex", "fid-inceptio"]) == 2  # every name checked before any download
     assert "Did you mean 'fid-inception'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, name, options, expected", [
+    ("model", "ddcolor", {}, "ddcolor-modelscope"),  # the family's name is not a file's: its default file is
+    ("model", "ddcolor", {"size": "tiny"}, "ddcolor-paper-tiny"),
+    ("model", "ddcolor", {"weights_variant": "artistic"}, "ddcolor-artistic"),
+    ("model", "zhang-eccv16", {}, "zhang-eccv16"),
+    ("model", "deoldify-video", {}, "deoldify-video"),
+    ("metric", "fid", {}, "fid-inception"),
+    ("metric", "kid", {}, "fid-inception"),
+    ("metric", "lpips", {"net": "vgg"}, "lpips-vgg"),
+    ("model", "fake-weighted", {}, None),  # a plug-in model has no official file to fetch
+])
+def test_a_missing_named_file_points_to_a_fetch_command_that_exists(tmp_path, kind, name, options, expected):
+    """The hint's `harness weights fetch NAME` names the catalogue file the same settings would use."""
+    import tests.fake_models  # noqa: F401
+    from harness.metrics import MetricChoice
+    from harness.models.registry import get_model_class, parse_params
+
+    gone = tmp_path / "gone.pth"
+    if kind == "model":
+        cls, params = get_model_class(name), parse_params(name, {**options, "weights": str(gone)})
+    else:
+        choice = MetricChoice.parse(name, {**options, "weights": str(gone)})
+        cls, params = choice.metric, choice.params
+    with pytest.raises(HarnessError) as info:
+        cls.preflight(params)
+    msg = str(info.value)
+    assert f"Weights file '{gone}' for {kind} {name} does not exist" in msg
+    assert "relative paths are taken from the working directory" in msg
+    commands = re.findall(r"harness weights fetch ([\w-]+)", msg)
+    assert commands == ([expected] if expected else [])
+    if expected:
+        assert weights_file(expected).name == expected  # `harness weights fetch` knows the name

@@ -119,13 +119,37 @@ def _loader(path: Path):
     return lambda: decode_rgb(path)
 
 
+def choose_files(spec_dataset) -> tuple[Path, Path, int]:
+    """The first candidate pair (images folder, annotations file) that exists, and its position.
+
+    With one pair, a missing folder or file is named on its own; with several, the error lists
+    every candidate and what is missing of each.
+    """
+    images, annotations = spec_dataset.images, spec_dataset.annotations
+    listed = list(zip(images, annotations)) if isinstance(images, list) else [(images, annotations)]
+    pairs = [(Path(i).expanduser(), Path(a).expanduser()) for i, a in listed]
+    for position, (images, annotations) in enumerate(pairs):
+        if images.is_dir() and annotations.is_file():
+            return images, annotations, position
+    if len(pairs) == 1:
+        images, annotations = pairs[0]
+        if not images.is_dir():
+            raise HarnessError(f"COCO images folder '{images}' does not exist.",
+                               hint="Fix dataset.images, or fetch it with `harness data download coco`.")
+        return images, annotations, 0  # load_index names the missing annotations file
+    lines = [f"  {n}. images '{i}' ({'found' if i.is_dir() else 'missing'}), annotations '{a}' "
+             f"({'found' if a.is_file() else 'missing'})" for n, (i, a) in enumerate(pairs, 1)]
+    raise HarnessError("None of the COCO candidates in dataset.images / dataset.annotations exists (relative paths "
+                       "are taken from the working directory, here " + str(Path.cwd()) + "):\n" + "\n".join(lines),
+                       hint="Run from the folder the paths are relative to, fetch COCO val2017 with `harness data "
+                            "download coco --split val2017 --annotations --dest data/coco`, or fix the paths.")
+
+
 def build(spec_dataset, split: str | None) -> Dataset:
-    """The COCO images of `split`, limited and seeded as the spec says."""
-    images = Path(spec_dataset.images).expanduser()
-    if not images.is_dir():
-        raise HarnessError(f"COCO images folder '{images}' does not exist.",
-                           hint="Fix dataset.images, or fetch it with `harness data download coco`.")
-    index = load_index(Path(spec_dataset.annotations).expanduser().resolve())
+    """The COCO images of `split`, limited and seeded as the spec says (from the first candidate pair that exists)."""
+    images, annotations, position = choose_files(spec_dataset)
+    index = load_index(annotations.resolve())
+    candidates = len(spec_dataset.images) if isinstance(spec_dataset.images, list) else 1
     split = split or next(iter(spec_dataset.splits))
     ids = select(split_ids(index, split, spec_dataset.splits[split]), spec_dataset.limit, spec_dataset.seed)
     samples = []
@@ -136,6 +160,8 @@ def build(spec_dataset, split: str | None) -> Dataset:
                               meta={"coco_id": image_id, "supercategories": index.supercategories(image_id)}))
     info = {"source": "coco", "path": str(images.resolve()), "annotations": str(index.path), "split": split,
             "limit": spec_dataset.limit, "seed": spec_dataset.seed, "size": len(samples)}
+    if candidates > 1:  # which of the spec's candidates this is (its paths are logged above)
+        info["candidate"] = f"{position + 1} of {candidates}"
     return Dataset(name=images.resolve().name, source="coco", samples=samples, info=info, split=split,
                    fingerprint_items=[str(index.path), ids], reporter=CocoReporter(index))
 

@@ -54,15 +54,19 @@ def inception(path: Path, device: str):
 
             from harness.models.checkpoint import safe_load, state_dict_of
 
-            state = state_dict_of(safe_load(path), Path(path))
+            state = state_dict_of(safe_load(path, strict_globals=True), Path(path))  # a plain state dict
             # pytorch-fid builds its network and downloads the weights in one function: only
             # the download is replaced, by the verified file; its strict load checks every key.
             try:
                 with mock.patch.object(fid, "load_state_dict_from_url", lambda *a, **k: state):
                     net = fid.InceptionV3([fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
             except RuntimeError as exc:
+                from harness.models.checkpoint import identify
+
+                found = identify(state)
+                like = f" These look like {found}." if found and not found.startswith("Inception") else ""
                 raise HarnessError(f"Weights file '{path}' does not fit pytorch-fid's FID Inception network: "
-                                   f"{str(exc).splitlines()[0]} {' '.join(str(exc).split())[:400]}",
+                                   f"{str(exc).splitlines()[0]} {' '.join(str(exc).split())[:400]}{like}",
                                    hint="Use pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
                                         "(`harness weights fetch fid-inception`).") from None
             _networks.clear()  # one Inception at a time in memory
@@ -156,12 +160,18 @@ class _InceptionMetric(Metric):
     def weights_files(cls) -> list[WeightsFile]:
         return [INCEPTION]
 
+    @classmethod
+    def check_weights(cls, path: Path, params) -> None:
+        inception(path, "cpu")  # strict; kept for a CPU run, replaced by a device's load
+
     def _weights(self) -> Path:
         self._path = self._path or type(self).preflight(self.params)
         return self._path
 
     def state_key(self) -> str:
-        return f"inception-pool3:{self._weights().resolve()}"
+        """FID and KID on the same weights share their features. Named by the option, not a resolved
+        path: a Ray worker's weights cache may sit elsewhere than the driver's."""
+        return f"inception-pool3:{self.params.weights or 'official'}"
 
     def states(self, pairs) -> np.ndarray:
         """Per pair: the 2048 pool3 features of the ground truth, then the 2048 of the output (float32,

@@ -50,10 +50,14 @@ def backbone_state(net, state: dict, path: Path) -> dict:
     missing = [k for k in expected if k not in mapped]
     wrong = [k for k in expected if k in mapped and mapped[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
+        from harness.models.checkpoint import identify
+
+        found = identify(state)
         raise HarnessError(f"Weights file '{path}' does not fit the LPIPS backbone: {len(missing)} missing key(s) "
                            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of the wrong "
-                           f"shape {wrong[:3]}.", hint="Use torchvision's AlexNet or VGG16 file "
-                                                       "(`harness weights fetch lpips-alex`).")
+                           f"shape {wrong[:3]}." + (f" These look like {found}." if found else ""),
+                           hint="Use torchvision's AlexNet or VGG16 file "
+                                "(`harness weights fetch lpips-alex` or `lpips-vgg`).")
     return mapped
 
 
@@ -66,7 +70,7 @@ def lpips_network(net: str, path: Path, device: str):
 
             from harness.models.checkpoint import safe_load, state_dict_of
 
-            state = state_dict_of(safe_load(path), Path(path))
+            state = state_dict_of(safe_load(path, strict_globals=True), Path(path))  # torchvision's: plain
             with warnings.catch_warnings():  # torchvision's notice about `pretrained=False`
                 warnings.simplefilter("ignore")
                 model = lpips.LPIPS(pretrained=True, net=net, version="0.1", pnet_rand=True, verbose=False)
@@ -100,6 +104,10 @@ class LPIPS(Metric):
     @classmethod
     def weights_files(cls) -> list[WeightsFile]:
         return list(BACKBONES.values())
+
+    @classmethod
+    def check_weights(cls, path: Path, params) -> None:
+        lpips_network(params.net, path, "cpu")  # strict; kept for a CPU run, replaced by a device's load
 
     def _distances(self, gt, out, device: str):
         import torch

@@ -97,12 +97,29 @@ class Metric:
     @classmethod
     def preflight(cls, params: BaseModel) -> Path | None:
         """Make sure the metric can run: its weights file (named by a `weights` option, else the
-        official one, fetched where allowed and verified), or None for a metric without one."""
+        official one, fetched where allowed and verified) and that the file loads into the metric's
+        network (`check_weights`), or None for a metric without one. A HarnessError says why not."""
         chosen = getattr(params, "weights", None)
-        if chosen is not None:
-            return official.explicit(chosen, f"metric {cls.name}")
         item = cls.official_weights(params)
-        return official.ensure(item) if item is not None else None
+        if chosen is not None:
+            path = official.explicit(chosen, f"metric {cls.name}", item)
+        elif item is not None:
+            path = official.ensure(item)
+        else:
+            return None
+        stat = path.stat()
+        checked = (cls, str(path.resolve()), stat.st_size, stat.st_mtime_ns, params.model_dump_json())
+        if checked not in _CHECKED:  # once per file version and options, not once per sweep point
+            cls.check_weights(path, params)
+            _CHECKED.add(checked)
+        return path
+
+    @classmethod
+    def check_weights(cls, path: Path, params: BaseModel) -> None:
+        """Refuse, with the cause, a weights file the metric could not use: not a checkpoint, keys or
+        shapes that do not fit its network, globals whose unpickling could run code. A metric with a
+        network loads the file strictly into it on the CPU here, so a bad file stops the metric before
+        any work instead of failing every image. The default (no network) accepts any file."""
 
     def state_key(self) -> str:
         """Dataset kind: the name of the per-pair rows the metric reduces. Metrics with equal keys
@@ -154,6 +171,8 @@ class _FunctionMetric(Metric):
 
 
 _METRICS: dict[str, type[Metric]] = {}
+#: weights files that passed `check_weights`: (metric class, path, size, mtime, options)
+_CHECKED: set[tuple] = set()
 
 
 def register_metric(name: str, *, higher_is_better: bool | None, columns: Sequence[str] | None = None,

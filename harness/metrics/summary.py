@@ -96,6 +96,7 @@ def _base_metric(key: str) -> str | None:
 #: Directions of the summary keys that are not `<metric>_<stat>` nor a metric's derived key.
 _FIXED_DIRECTIONS: dict[str, bool | None] = {
     "n_failed": False, "n_excluded": False, "n_scored": True, "n_images": None, "images_per_second": True,
+    "n_fid": None,  # FID's image count: context for its bias, not a score
 }
 
 

@@ -76,9 +76,9 @@ class Colorizer(ABC):
         when the model cannot run. A model without weights returns None.
         """
         chosen = getattr(params, "weights", None)
-        if chosen is not None:
-            return official.explicit(chosen, cls.name)
         item = cls.variant.official_weights(params) if cls.variant is not None else None
+        if chosen is not None:
+            return official.explicit(chosen, f"model {cls.name}", item)
         return official.ensure(item) if item is not None else None
 
     @classmethod

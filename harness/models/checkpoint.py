@@ -5,8 +5,12 @@ Weights files are untrusted: unpickling can run code. Loading always goes throug
 checkpoints also hold objects besides tensors: fastai's (`{'model': state_dict, 'opt':
 {...}}`, DeOldify's format) keep a `functools.partial` of Adam; each such global is mapped
 to an inert stand-in that accepts and discards its arguments, so the file loads, the
-tensors come back, and nothing named in the file is ever called. A state dict is loaded
-strictly: every key present, none extra, every shape right, or an error naming them.
+tensors come back, and nothing named in the file is ever called. Formats that are plain
+state dicts (Zhang et al.'s, DDColor's, the metric networks') need no stand-in: they load
+with `strict_globals`, which refuses a file naming any global beyond torch's safe set
+(`shutil.rmtree` as much as `os.system`), so such a file is never half-loaded. A state
+dict is loaded strictly: every key present, none extra, every shape right, or an error
+naming them.
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ def _stand_in(name: str):
     return (type(f"Inert[{name}]", (Inert,), {"__module__": __name__}), name)
 
 
-def safe_load(path: str | Path) -> object:
-    """`torch.load(weights_only=True)` with unknown globals made inert; clear errors for bad files."""
+def safe_load(path: str | Path, *, strict_globals: bool = False) -> object:
+    """`torch.load(weights_only=True)` with unknown globals made inert; clear errors for bad files.
+
+    With `strict_globals` (formats that are plain state dicts) a file that names any global
+    beyond torch's safe set is refused, naming it, instead of loaded with stand-ins.
+    """
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"Weights file '{path}' does not exist.", hint="Check the `weights:` path in the spec.")
@@ -66,13 +74,18 @@ def safe_load(path: str | Path) -> object:
     # Zip checkpoints (torch >= 1.6) list their globals without unpickling: map them all at
     # once. Legacy files (2019-era, such as the official ones) are discovered one error at a
     # time; there a failed attempt stops before any tensor data is read.
-    stand_ins = [_stand_in(name) for name in _listed_globals(path)]
+    listed = _listed_globals(path)
+    if strict_globals and listed:
+        raise _foreign_global(path, listed)
+    stand_ins = [_stand_in(name) for name in listed]
     for _ in range(_MAX_STAND_INS):
         try:
             with torch.serialization.safe_globals(stand_ins):
                 obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - classified below
             match = _GLOBAL.search(str(exc))
+            if strict_globals and match and "is blocked" not in str(exc):
+                raise _foreign_global(path, [match.group(1)]) from None
             if match and match.group(1) not in {n for _, n in stand_ins}:
                 stand_ins.append(_stand_in(match.group(1)))
                 continue
@@ -83,6 +96,13 @@ def safe_load(path: str | Path) -> object:
                         "was called.", path, ", ".join(odd))
         return obj
     raise HarnessError(f"Weights file '{path}' names more than {_MAX_STAND_INS} Python globals; refusing to load it.")
+
+
+def _foreign_global(path: Path, names: list[str]) -> HarnessError:
+    return HarnessError(f"Weights file '{path}' names {', '.join(names[:5])} besides tensors; refused: this format "
+                        f"is a plain state dict, and unpickling such a global could run code. Nothing from it was "
+                        f"executed.", hint="Use the official weights (`harness weights fetch NAME`) or a plain state "
+                                           "dict saved by torch.save(model.state_dict()).")
 
 
 def _listed_globals(path: Path) -> list[str]:
@@ -131,15 +151,19 @@ def state_dict_of(obj: object, path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_into(model: torch.nn.Module, path: Path, model_name: str,
-              likely_cause: Callable[[dict[str, torch.Tensor]], str] | None = None) -> None:
+              likely_cause: Callable[[dict[str, torch.Tensor]], str] | None = None, *,
+              strict_globals: bool = False) -> None:
     """Strict load of `path` into `model`; a mismatch names missing, unexpected and mis-shaped keys,
-    and `likely_cause(state)` says what the file looks like instead (another model's weights?)."""
-    state = state_dict_of(safe_load(path), path)
+    and `likely_cause(state)` says what the file looks like instead (another model's weights?).
+    `strict_globals`: see `safe_load` (for formats that are plain state dicts)."""
+    state = state_dict_of(safe_load(path, strict_globals=strict_globals), path)
     expected = model.state_dict()
     # BatchNorm's batch counter appeared in torch 0.4.1 and only matters for training; torch
-    # itself fills it in for older files, so a file without it is not a mismatch.
+    # itself fills it in for older files, so a file without it is not a mismatch (when the file
+    # has that BatchNorm's statistics: another model's file gets no keys of this one's).
     for key in expected:
-        if key.endswith(".num_batches_tracked") and key not in state:
+        stats = key.removesuffix("num_batches_tracked") + "running_mean"
+        if key.endswith(".num_batches_tracked") and key not in state and stats in state:
             state[key] = torch.zeros_like(expected[key])
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -152,3 +176,44 @@ def load_into(model: torch.nn.Module, path: Path, model_name: str,
             f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of the wrong shape "
             f"{wrong[:3]}." + (f" {cause}" if cause else ""))
     model.load_state_dict(state, strict=True)
+
+
+# ----- which known weights a state dict looks like (for the "wrong file" diagnosis) ------------
+
+def _has_prefix(state: dict, prefix: str) -> bool:
+    return any(k.startswith(prefix) for k in state)
+
+
+#: key signatures of every weights format the harness knows, most specific first: (test, what it is and
+#: how to use it). Plain key checks, so telling a file apart never imports another family's code.
+_SIGNATURES: list[tuple[Callable[[dict], bool], str]] = [
+    (lambda s: _has_prefix(s, "encoder.arch.") and _has_prefix(s, "decoder.color_decoder.")
+     and "encoder.arch.stages.2.26.gamma" in s, "DDColor-L (ConvNeXt-L) weights: use model ddcolor (size: large)"),
+    (lambda s: _has_prefix(s, "encoder.arch.") and _has_prefix(s, "decoder.color_decoder."),
+     "DDColor-T (ConvNeXt-T) weights: use model ddcolor with size: tiny"),
+    (lambda s: "model8up.0.weight" in s or "model_class.0.weight" in s,
+     "zhang-siggraph17 weights: use model zhang-siggraph17"),
+    (lambda s: "model_out.weight" in s and "model8.6.weight" in s, "zhang-eccv16 weights: use model zhang-eccv16"),
+    (lambda s: _has_prefix(s, "layers.4.conv1."),
+     "DeOldify Artistic weights (resnet34, deep decoder): use model deoldify-artistic"),
+    (lambda s: _has_prefix(s, "layers.4.conv."),
+     "DeOldify Stable/Video weights (resnet101, wide decoder): use model deoldify-stable or deoldify-video"),
+    (lambda s: _has_prefix(s, "Mixed_7c."), "Inception-v3 weights (pytorch-fid's are the fid and kid metrics' "
+                                            "weights)"),
+    (lambda s: "features.28.weight" in s and _has_prefix(s, "classifier."),
+     "torchvision's VGG16 (the lpips metric's backbone with net: vgg)"),
+    (lambda s: "features.10.weight" in s and _has_prefix(s, "classifier.") and "features.11.weight" not in s,
+     "torchvision's AlexNet (the lpips metric's backbone with net: alex)"),
+]
+
+
+def identify(state: dict) -> str | None:
+    """What a state dict looks like among the weights the harness knows (a model's or a metric
+    network's), with how to use it; None when it matches none of them."""
+    return next((what for test, what in _SIGNATURES if test(state)), None)
+
+
+def not_this_family(state: dict, verdict: str) -> str:
+    """`verdict` ("This is not a ... checkpoint"), then which known model the file looks like, if any."""
+    found = identify(state)
+    return verdict + (f": these look like {found}." if found else ".")

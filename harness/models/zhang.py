@@ -86,7 +86,7 @@ class Zhang(Colorizer):
         colorizers = reference.load("colorizers")
         build = colorizers.eccv16 if cls.variant.architecture == "eccv16" else colorizers.siggraph17
         net = build(pretrained=False)
-        net.load_state_dict(state_dict_of(safe_load(weights), weights), strict=True)
+        net.load_state_dict(state_dict_of(safe_load(weights, strict_globals=True), weights), strict=True)
         net.to(device).eval()
         to_bytes = ScalarMappable()  # plt.imsave's float -> uint8 conversion
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from harness.models.checkpoint import load_into
+from harness.models.checkpoint import load_into, not_this_family
 from harness.models.engine import NetworkEngine, cached_network, check_precision
 
 L_CENTER, L_SCALE, AB_SCALE = 50.0, 100.0, 110.0  # upstream's normalisation of L and ab
@@ -138,7 +138,7 @@ def likely_cause(state: dict, model_name: str) -> str:
     elif "model_out.weight" in state and "model8.6.weight" in state:
         other = "zhang-eccv16"
     else:
-        return "This is not a Zhang et al. colorizer checkpoint (ECCV16 or SIGGRAPH17)."
+        return not_this_family(state, "This is not a Zhang et al. colorizer checkpoint (ECCV16 or SIGGRAPH17)")
     if other == model_name:
         return "The file may be damaged or from a modified version of the network."
     return f"These look like {other} weights: use model {other}."
@@ -159,7 +159,8 @@ def load_network(architecture: str, weights: Path, device: str, model_name: str)
 
     def load() -> nn.Module:
         net = NETWORKS[architecture]()
-        load_into(net, Path(weights), model_name, lambda state: likely_cause(state, model_name))
+        load_into(net, Path(weights), model_name, lambda state: likely_cause(state, model_name),
+                  strict_globals=True)  # the official files are plain state dicts
         return net
 
     return cached_network("zhang", weights, device, load, architecture)

@@ -16,14 +16,8 @@ from harness.metrics.fid import frechet_distance, kid_subsets, trace_sqrt_produc
 from harness.models.registry import build_model
 from harness.runner import evaluate
 from tests.conftest import COCO_SAMPLE, small_photos
-from tests.metrics.networks import random_fid_inception
 
 pytest.importorskip("pytorch_fid", reason="pytorch-fid is a dependency of the harness")
-
-
-@pytest.fixture(scope="module")
-def inception_file(tmp_path_factory):
-    return random_fid_inception(tmp_path_factory.mktemp("fid") / "pt_inception-random.pth", seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -147,27 +141,35 @@ def test_fid_of_fewer_than_two_images_is_nan_with_its_reason(inception_file, tmp
 @pytest.mark.parametrize("kind, expected", [
     ("text", "not a PyTorch checkpoint"),
     ("shapes", "does not fit pytorch-fid's FID Inception"),
-    ("code", "refused"),
+    ("code", "refused"),  # a global torch blocks itself (os.system)
+    ("code-unblocked", "names shutil.rmtree besides tensors; refused"),  # one torch does not block
+    ("other-network", "These look like torchvision's AlexNet"),
 ])
 def test_bad_inception_files_are_refused_with_the_cause(tmp_path, inception_file, kind, expected):
+    """Refused at the metric's preflight (before any work: the sweep leaves FID and KID out) with the cause."""
     import os
-
-    from harness.metrics.fid import inception
+    import shutil
 
     path = tmp_path / f"{kind}.pth"
-    marker = tmp_path / "ran"
+    marker, victim = tmp_path / "ran", tmp_path / "victim"
+    victim.mkdir()
     if kind == "text":
         path.write_text("not weights\n")
     elif kind == "shapes":
         state = torch.load(inception_file, weights_only=True)
         state["fc.weight"] = torch.zeros(10, 2048)
         torch.save(state, path)
+    elif kind == "other-network":
+        torch.save({"features.10.weight": torch.zeros(1), "classifier.6.weight": torch.zeros(1)}, path)
     else:
         class Evil:
             def __reduce__(self):
-                return (os.system, (f"touch {marker}",))
+                return (os.system, (f"touch {marker}",)) if kind == "code" else (shutil.rmtree, (str(victim),))
 
         torch.save({"fc.weight": Evil()}, path)
-    with pytest.raises(HarnessError, match=expected):
-        inception(path, "cpu")
-    assert not marker.exists()
+    for name in ("fid", "kid"):
+        choice = MetricChoice.parse(name, {"weights": str(path)})
+        with pytest.raises(HarnessError, match=expected) as info:
+            choice.metric.preflight(choice.params)
+        assert str(path) in str(info.value)
+    assert not marker.exists() and victim.is_dir()

@@ -410,6 +410,8 @@ def test_a_new_metric_is_one_decorated_function(monkeypatch):
     ("n_failed", False), ("n_excluded", False), ("n_scored", True), ("n_images", None),
     ("psnr_objects_mean", True), ("delta_e_background_p50", False), ("psnr_mean__animal", True),
     ("delta_e_mean__food", False), ("seconds_total", None), ("psnrx_mean", None), ("whatever", None),
+    ("fid", False), ("n_fid", None), ("kid_mean", False), ("kid_std", None), ("lpips_mean", False),
+    ("lpips_ci95_high", False), ("colorfulness_hs_mean", None), ("cf_delta_hs", False),
 ])
 def test_higher_is_better(key, expected):
     assert metrics.higher_is_better(key) is expected

@@ -9,6 +9,7 @@ import torch
 
 from harness.errors import HarnessError
 from harness.metrics import MetricChoice, build_metrics
+from tests.conftest import RemovesADirectory
 from tests.metrics.networks import random_torchvision
 
 lpips = pytest.importorskip("lpips", reason="lpips is a dependency of the harness")
@@ -79,3 +80,56 @@ def test_bad_backbone_files_are_refused(tmp_path, backbone):
     other = "vgg" if net == "alex" else "alex"
     with pytest.raises(HarnessError, match="does not fit the LPIPS backbone"):
         build_metrics([MetricChoice.parse("lpips", {"net": other, "weights": str(path)})])[0].score(gt, out)
+
+
+def features_only_alexnet(path, edit=None):
+    """torchvision's AlexNet file without the classifier LPIPS drops (10 MB instead of 233 MB)."""
+    import torchvision
+
+    state = {f"features.{k}": v for k, v in torchvision.models.alexnet().features.state_dict().items()}
+    if edit:
+        edit(state)
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("text", "is not a PyTorch checkpoint"),
+    ("shapes", r"does not fit the LPIPS backbone: 0 missing key\(s\) \[\], 0 unexpected \[\], 1 of the wrong shape "
+               r"\['slice1.0.weight'\]"),
+    ("code", "names shutil.rmtree besides tensors; refused"),
+    ("other-network", "These look like zhang-eccv16 weights"),
+])
+def test_preflight_refuses_an_unusable_backbone_file_with_the_cause(tmp_path, kind, expected):
+    """Refused before any work (the sweep then leaves LPIPS out), not image by image while scoring."""
+    path, victim = tmp_path / f"{kind}.pth", tmp_path / "victim"
+    victim.mkdir()
+    if kind == "text":
+        path.write_text("not weights\n")
+    elif kind == "shapes":
+        features_only_alexnet(path, lambda s: s.__setitem__("features.0.weight", s["features.0.weight"][:, :1]))
+    elif kind == "code":
+        features_only_alexnet(path, lambda s: s.__setitem__("features.0.weight", RemovesADirectory(victim)))
+    else:
+        torch.save({"model8.6.weight": torch.zeros(1), "model_out.weight": torch.zeros(2, 313, 1, 1)}, path)
+    choice = MetricChoice.parse("lpips", {"weights": str(path)})
+    with pytest.raises(HarnessError, match=expected) as info:
+        choice.metric.preflight(choice.params)
+    assert str(path) in str(info.value) and victim.is_dir()
+
+
+def test_a_good_backbone_file_is_checked_once_per_version(tmp_path, monkeypatch):
+    from harness.metrics.perceptual import LPIPS
+
+    path = features_only_alexnet(tmp_path / "alex.pth")
+    seen = []
+    real = LPIPS.check_weights.__func__
+    monkeypatch.setattr(LPIPS, "check_weights", classmethod(lambda cls, p, o: seen.append(p) or real(cls, p, o)))
+    choice = MetricChoice.parse("lpips", {"weights": str(path)})
+    assert choice.metric.preflight(choice.params) == path
+    assert choice.metric.preflight(choice.params) == path and len(seen) == 1  # a sweep's points: one check
+    features_only_alexnet(path, lambda s: s.__setitem__("features.0.bias", s["features.0.bias"] + 1))
+    import os
+
+    os.utime(path, ns=(1, 1))  # a new version of the file (other content, other mtime): checked again
+    assert choice.metric.preflight(choice.params) == path and len(seen) == 2

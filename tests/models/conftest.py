@@ -12,6 +12,9 @@ REPORT: list[str] = []
 
 #: upstream's state-dict layout (name -> [shape, dtype]) per architecture, 'deep' and 'wide'
 LAYOUT_FILE = Path(__file__).parent / "data" / "deoldify_layout.json"
+#: the same for the peers: 'eccv16' and 'siggraph17'; 'tiny' and 'large'
+ZHANG_LAYOUT_FILE = Path(__file__).parent / "data" / "zhang_layout.json"
+DDCOLOR_LAYOUT_FILE = Path(__file__).parent / "data" / "ddcolor_layout.json"
 
 
 def layout_of(state_dict) -> dict[str, list]:
@@ -19,10 +22,22 @@ def layout_of(state_dict) -> dict[str, list]:
     return {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state_dict.items()}
 
 
-def write_layout(arch: str, layout: dict[str, list]) -> None:
-    """Rewrite one architecture's entry of LAYOUT_FILE, one tensor per line."""
-    data = json.loads(LAYOUT_FILE.read_text()) if LAYOUT_FILE.exists() else {}
+def reference_layout(listing: Path) -> dict[str, list]:
+    """name -> [shape, dtype] from a reference folder's `keys_*.txt` (key, shape, dtype per line; '#' comments)."""
+    layout = {}
+    for line in listing.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, shape, dtype = line.split("\t")
+            layout[key] = [[int(d) for d in shape.strip("()").split(",") if d.strip()], dtype]
+    return layout
+
+
+def write_layout(arch: str, layout: dict[str, list], path: Path = LAYOUT_FILE, about: str | None = None) -> None:
+    """Rewrite one architecture's entry of a layout file, one tensor per line."""
+    data = json.loads(path.read_text()) if path.exists() else {}
     data[arch] = layout
+    if about is not None:
+        data["_about"] = about
     lines = ["{", f'"_about": {json.dumps(data.get("_about", ""))},']
     archs = [a for a in data if a != "_about"]
     for i, a in enumerate(archs):
@@ -32,7 +47,7 @@ def write_layout(arch: str, layout: dict[str, list]) -> None:
                   for j, (k, v) in enumerate(items)]
         lines.append("}" + ("," if i < len(archs) - 1 else ""))
     lines.append("}")
-    LAYOUT_FILE.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):

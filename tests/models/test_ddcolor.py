@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -97,24 +100,40 @@ def test_unknown_parameter_is_named():
 
 # --- architecture and loading ------------------------------------------------------------------
 
+DDCOLOR_ABOUT = ("Parameter and buffer names, shapes and dtypes of upstream DDColor (piddnad/DDColor: "
+                 "DDColor(encoder_name='convnext-t' | 'convnext-l', num_queries=100, num_scales=3, "
+                 "dec_layers=9), as build_ddcolor_model makes it), in state-dict order, as the reference folder lists "
+                 "them (keys_ddcolor_tiny.txt, keys_ddcolor_large.txt); held to those listings by tests/models/"
+                 "test_ddcolor.py::test_layout_file_is_the_references (HARNESS_WRITE_LAYOUT=1 rewrites it from them).")
+
+
 @pytest.mark.parametrize("size", ["tiny", "large"])
-def test_layout_is_upstreams(size):
-    """Every name, shape and dtype equals upstream's (keys_ddcolor_<size>.txt, made from upstream's model)."""
+def test_layout_file_is_the_references(size):
     from harness.models import reference
-    from harness.models.ddcolor.network import build
+    from tests.models.conftest import DDCOLOR_LAYOUT_FILE, reference_layout, write_layout
 
     listing = reference.reference_dir() / f"keys_ddcolor_{size}.txt"
     if not listing.is_file():
         pytest.skip(f"{listing} not found (the reference folder holds upstream's state-dict listings)")
-    expected = {}
-    for line in listing.read_text().splitlines():
-        if not line.startswith("#"):
-            key, shape, dtype = line.split("\t")
-            expected[key] = (shape, dtype)
+    listed = reference_layout(listing)
+    if os.environ.get("HARNESS_WRITE_LAYOUT") == "1":
+        write_layout(size, listed, DDCOLOR_LAYOUT_FILE, DDCOLOR_ABOUT)
+    committed = json.loads(DDCOLOR_LAYOUT_FILE.read_text())[size]
+    assert committed == listed and list(committed) == list(listed)
+
+
+@pytest.mark.parametrize("size", ["tiny", "large"])
+def test_layout_is_upstreams(size):
+    """Every name, shape and dtype, in order, equals upstream's (the committed listing, so this runs everywhere;
+    the listing itself is checked against the reference folder above)."""
+    from harness.models.ddcolor.network import build
+    from tests.models.conftest import DDCOLOR_LAYOUT_FILE, layout_of
+
+    expected = json.loads(DDCOLOR_LAYOUT_FILE.read_text())[size]
     with torch.device("meta"):
         net = build(size)
     state = net.state_dict()
-    actual = {k: (str(tuple(v.shape)), str(v.dtype).removeprefix("torch.")) for k, v in state.items()}
+    actual = layout_of(state)
     assert sorted(set(expected) - set(actual)) == [] and sorted(set(actual) - set(expected)) == []
     assert actual == expected
     assert list(actual) == list(expected)  # same order too: saved files read like upstream's
@@ -179,6 +198,16 @@ def test_a_tiny_checkpoint_given_to_large_says_so(tiny_checkpoint):
         load_into(large, tiny_checkpoint, "ddcolor", lambda state: likely_cause(state, "large"))
     msg = str(info.value)
     assert "does not fit ddcolor" in msg and "DDColor-T" in msg and "size: tiny" in msg
+
+
+@pytest.mark.parametrize("model, params", [("deoldify-artistic", {"render_factor": 4}), ("zhang-eccv16", {})])
+def test_a_ddcolor_file_given_to_another_family_says_which_model_it_looks_like(tiny_checkpoint, model, params):
+    with pytest.raises(HarnessError) as info:
+        build_model(model, {**params, "weights": str(tiny_checkpoint)}, "cpu")
+    msg = str(info.value)
+    assert f"does not fit {model}" in msg
+    assert "checkpoint (" in msg
+    assert ": these look like DDColor-T (ConvNeXt-T) weights: use model ddcolor with size: tiny." in msg
 
 
 @pytest.mark.parametrize("state,expected", [

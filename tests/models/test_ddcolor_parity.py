@@ -109,15 +109,17 @@ def test_raw_outputs_match(pair, record_property):
     ab_diff = (ours - ref).abs().max().item()
     scale = ref.abs().max().item()
     REPORT.append(f"ddcolor {pair.size}: raw outputs vs upstream (fp32, CPU, 2x3x{pair.input_size}^2): 100 query maps "
-                  f"max |diff| {maps_diff:.2g} (|maps| <= {ref_maps.abs().max().item():.1f}; limit 1e-4); ab max |diff| "
+                  f"max |diff| {maps_diff:.2g} (|maps| <= {ref_maps.abs().max().item():.1f}; limit 0); ab max |diff| "
                   f"{ab_diff:.2g} on |ab| <= {scale:.0f} (std {ref.std().item():.1f}), relative {ab_diff / scale:.2g} "
-                  f"(limit 1e-5 relative)")
+                  f"(limit 1e-4 absolute)")
     record_property("query_maps_max_abs_diff", maps_diff)
     record_property("ab_max_abs_diff", ab_diff)
     record_property("ab_max_rel_diff", ab_diff / scale)
-    assert maps_diff <= 1e-4
-    # ab is ~40x the maps (the refinement conv's weights); fp32 rounding, ~1e-6 relative, scales with it
-    assert ab_diff <= 1e-5 * scale
+    # Everything up to the query maps runs in upstream's layouts and order of operations: bit for bit.
+    assert maps_diff == 0
+    # The last 1x1 convolution is folded into the colour embeddings (the same sum in another order, without
+    # the (N, 100, S, S) maps): fp32 rounding of Lab-scaled values, measured 6.1e-5 (tiny) and 7.6e-5 (large).
+    assert ab_diff <= 1e-4
 
 
 def test_end_to_end_images_match(pair, tmp_path, record_property):

@@ -3,6 +3,9 @@ batching, out-of-memory handling, precision, and `harness colorize`."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.models import reference, zhang_nets
 from harness.models.registry import build_model, get_model_class
+from tests.models.conftest import ZHANG_LAYOUT_FILE, layout_of, reference_layout, write_layout
 
 
 def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -37,15 +41,33 @@ def siggraph17_checkpoint(tmp_path_factory):
     return path
 
 
+ZHANG_ABOUT = ("Parameter and buffer names, shapes and dtypes of upstream's networks (richzhang/colorization: "
+               "colorizers.eccv16 and colorizers.siggraph17), in state-dict order, as the reference folder lists "
+               "them (keys_eccv16.txt, keys_siggraph17.txt); held to those listings by tests/models/test_zhang.py::"
+               "test_layout_file_is_the_references (HARNESS_WRITE_LAYOUT=1 rewrites it from them).")
+
+
 @pytest.mark.parametrize("arch", ["eccv16", "siggraph17"])
 def test_layout_is_upstreams(arch):
-    """Names, shapes and order of the state dict equal upstream's (the reference folder's key lists)."""
+    """Names, shapes, dtypes and order of the state dict equal upstream's (the committed listing, so this runs
+    everywhere; the listing itself is checked against the reference folder below)."""
+    expected = json.loads(ZHANG_LAYOUT_FILE.read_text())[arch]
+    with torch.device("meta"):
+        actual = layout_of(zhang_nets.NETWORKS[arch]().state_dict())
+    assert sorted(set(expected) - set(actual)) == [] and sorted(set(actual) - set(expected)) == []
+    assert actual == expected and list(actual) == list(expected)
+
+
+@pytest.mark.parametrize("arch", ["eccv16", "siggraph17"])
+def test_layout_file_is_the_references(arch):
     keys = reference.reference_dir() / f"keys_{arch}.txt"
     if not keys.is_file():
         pytest.skip(f"{keys} not found (the upstream reference folder)")
-    expected = [tuple(line.split("\t")[:2]) for line in keys.read_text().splitlines() if not line.startswith("#")]
-    actual = [(k, str(tuple(v.shape))) for k, v in zhang_nets.NETWORKS[arch]().state_dict().items()]
-    assert actual == expected
+    listed = reference_layout(keys)
+    if os.environ.get("HARNESS_WRITE_LAYOUT") == "1":
+        write_layout(arch, listed, ZHANG_LAYOUT_FILE, ZHANG_ABOUT)
+    committed = json.loads(ZHANG_LAYOUT_FILE.read_text())[arch]
+    assert committed == listed and list(committed) == list(listed)
 
 
 def test_random_weights_file_is_a_plain_legacy_state_dict(eccv16_checkpoint):

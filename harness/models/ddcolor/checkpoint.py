@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.models.checkpoint import load_into, safe_load, state_dict_of
+from harness.models.checkpoint import load_into, not_this_family, safe_load, state_dict_of
 from harness.models.ddcolor.convnext import CONFIGS
 from harness.models.ddcolor.layers import SpectralConv2d
 from harness.models.ddcolor.network import DDColorNet, build
@@ -44,7 +44,7 @@ def likely_cause(state: dict[str, torch.Tensor], size: str) -> str:
         if prefixed:
             return (f"Its keys carry a prefix ({', '.join(sorted(prefixed))}.): a wrapped model's state dict, "
                     f"not DDColor's own.")
-        return "This is not a DDColor checkpoint (no ConvNeXt encoder and colour decoder keys)."
+        return not_this_family(state, "This is not a DDColor checkpoint (no ConvNeXt encoder and colour decoder keys)")
     if found != size:
         other = "DDColor-T (ConvNeXt-T): use size: tiny (weights_variant paper_tiny)" if found == "tiny" \
             else "DDColor-L (ConvNeXt-L): use size: large (weights_variant paper, modelscope or artistic)"
@@ -55,7 +55,8 @@ def likely_cause(state: dict[str, torch.Tensor], size: str) -> str:
 def load_network(size: str, path: Path, model_name: str) -> DDColorNet:
     """A DDColor network of `size` holding the weights in `path`, loaded strictly (every key matched)."""
     net = build(size)
-    load_into(net, Path(path), model_name, lambda state: likely_cause(state, size))
+    load_into(net, Path(path), model_name, lambda state: likely_cause(state, size),
+              strict_globals=True)  # the official files are raw state dicts
     return net.eval()
 
 
@@ -150,5 +151,5 @@ def upstream_pipeline(weights: Path, size: str, input_size: int, device: str):
     dev = torch.device(device)
     model = ref.build_ddcolor_model(ref.DDColor, model_path=str(weights), input_size=input_size,
                                     model_size=size, device=dev)
-    model.load_state_dict(state_dict_of(safe_load(weights), Path(weights)), strict=True)
+    model.load_state_dict(state_dict_of(safe_load(weights, strict_globals=True), Path(weights)), strict=True)
     return ref.ColorizationPipeline(model.to(dev).eval(), input_size=input_size, device=dev)

@@ -13,6 +13,7 @@ import torch
 
 from harness.models import imagenet
 from harness.models.checkpoint import load_into as _strict_load
+from harness.models.checkpoint import not_this_family
 from harness.models.checkpoint import safe_load  # noqa: F401 - re-exported for DeOldify's callers
 from harness.models.deoldify.layers import SelfAttention, SpectralConv
 
@@ -30,7 +31,7 @@ def _likely_cause(state: dict, model_name: str) -> str:
     if wide and model_name == "deoldify-artistic":
         return "These look like Stable/Video weights (resnet101, wide decoder): use deoldify-stable or deoldify-video."
     if not deep and not wide:
-        return "This is not a DeOldify generator checkpoint (a critic, or another model?)."
+        return not_this_family(state, "This is not a DeOldify generator checkpoint (a critic, or another model?)")
     return "The file may be from a different DeOldify version or damaged."
 
 
