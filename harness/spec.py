@@ -14,13 +14,14 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import MetricChoice, get_metric, metric_names
 from harness.models.registry import get_model_class, model_names
+from harness.spec_data import CocoData, CocoSplit, DatasetSpec, FolderData, SamplesData
 from harness.yamlio import YamlDoc, format_loc, load_yaml
 
 DEFAULT_METRICS = ["psnr", "ssim", "colorfulness", "delta_e"]
@@ -29,60 +30,6 @@ DEFAULT_SHARD_SIZE = 256  # images per shard: a few minutes of work on a CPU, se
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class _Sampling(_Strict):
-    limit: int | None = Field(None, ge=1, description="Evaluate a deterministic sample of this many images.")
-    seed: int = Field(0, description="Seed of the sample drawn when `limit` is set.")
-
-
-class SamplesData(_Sampling):
-    """The natural colour photos that ship inside scikit-image (no download)."""
-
-    source: Literal["samples"]
-
-
-class FolderData(_Sampling):
-    """A directory of colour photos; relative paths are taken from the working directory."""
-
-    source: Literal["folder"]
-    path: Path
-    recursive: bool = True
-
-
-class CocoSplit(_Strict):
-    """Which COCO images form a split: the union of the named groups (all images when empty)."""
-
-    supercategories: list[str] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-    min_instances: int | None = Field(None, ge=0)
-    image_ids: list[int] = Field(default_factory=list)
-
-
-class CocoData(_Sampling):
-    """COCO images with their instances annotations; each split is a sweep axis value.
-
-    `images` and `annotations` may each list candidates in order of preference, paired by
-    position: the first pair whose folder and file exist is used (and logged), so one spec runs
-    on COCO val2017 where it is present and on a sample elsewhere.
-    """
-
-    source: Literal["coco"]
-    images: Path | list[Path]
-    annotations: Path | list[Path]
-    splits: dict[str, CocoSplit] = Field(default_factory=lambda: {"all": CocoSplit()})
-
-    @field_validator("annotations")
-    @classmethod
-    def _paired_with_images(cls, value: Path | list[Path], info: ValidationInfo) -> Path | list[Path]:
-        lengths = [len(v) if isinstance(v, list) else None for v in (info.data.get("images", value), value)]
-        if lengths[0] != lengths[1] or lengths[0] == 0:
-            raise ValueError("images and annotations must be one path each, or non-empty lists of candidates of "
-                             "the same length, paired by position (the first pair that exists is used)")
-        return value
-
-
-DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData], Field(discriminator="source")]
 
 
 class GridSpec(_Strict):

@@ -57,7 +57,7 @@ def table(uri: str, run, tmp_path: Path) -> pd.DataFrame:
     return frame[[c for c in SCORES if c in frame]]
 
 
-def test_splits_share_one_pass_of_the_model_with_the_numbers_of_separate_runs(coco_dir, write_spec, tracking_uri,
+def test_splits_share_one_pass_of_the_model_with_the_numbers_of_separate_runs(coco_dir, write_spec, tracking_uri,  # noqa: F811
                                                                               tmp_path, capsys):
     fakes.FakeTint.calls.clear()
     spec = write_spec(coco_spec(coco_dir, "shared", THREE))
