@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.data.base import Dataset, Reporter, Sample
+from harness.data.base import Dataset, Report, Reporter, Sample
 from harness.data.images import is_grayscale, to_gray
 from harness.errors import HarnessError, ImageError
 from harness.metrics import MIN_SIDE, MetricChoice, build_metrics, choices, protocols, summarize_run
@@ -43,6 +43,7 @@ class PointResult:
     grid: list[GridSample] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # extra artifacts from the dataset's reporter
     figures: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)  # artifact path -> local file (video previews)
     notes: dict[str, str] = field(default_factory=dict)  # metric name -> why it has no value
 
 
@@ -194,14 +195,19 @@ def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricC
         scorer.close()
         bar.close()
     table = _table(rows, dataset, reporter)
-    metric_columns = [c for c in table.columns if c not in BASE_COLUMNS + ["error", *reporter.columns]]
+    metric_columns = [c for c in table.columns
+                      if c not in BASE_COLUMNS + ["error", *reporter.columns, *reporter.detail_columns]]
     _finish_timings(timings, model, table, wall)
     summary = {**summarize_run(table, chosen, seed=seed), **dataset_scores}
     report = reporter.report(table, seed=seed)
     summary.update(report.summary)
     grid = _grid(dataset, model, table, grid_count) if grid_count else []
+    media = reporter.render(table, lambda grays: colorize_safely(model, grays), batch_size=batch_size) \
+        if grid_count else Report()
+    media.files.update(report.files)  # the mapping `render` returned owns its files' folder (TempFiles)
     return PointResult(label=label, rows=table, summary=summary, timings=timings, metric_columns=metric_columns,
-                       grid=grid, tables=report.tables, figures=report.figures, notes=dict(scorer.notes))
+                       grid=grid, tables=report.tables, figures={**report.figures, **media.figures},
+                       files=media.files, notes=dict(scorer.notes))
 
 
 def _table(rows: list[dict[str, Any]], dataset: Dataset, reporter: Reporter) -> pd.DataFrame:
@@ -239,7 +245,8 @@ def _grid(dataset: Dataset, model: Colorizer, table: pd.DataFrame, count: int) -
     """Best, median and worst images by PSNR, colorized again (only these few) for the grid."""
     if "psnr" not in table:
         return []
-    chosen = select_grid_ids(table, count)
+    chosen = dataset.reporter.grid_ids(table, count)
+    chosen = select_grid_ids(table, count) if chosen is None else chosen
     if not chosen:
         return []
     tags = dict(chosen)
