@@ -67,7 +67,19 @@ class CocoData(_Sampling):
     splits: dict[str, CocoSplit] = Field(default_factory=lambda: {"all": CocoSplit()})
 
 
-DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData], Field(discriminator="source")]
+class VideoData(_Sampling):
+    """Video clips (files or DAVIS-style frame folders); every evaluated frame is a sample. `limit` counts clips."""
+
+    source: Literal["video"]
+    path: Path
+    max_frames: int | None = Field(None, ge=1, description="Evaluate at most this many frames of each clip.")
+    stride: int = Field(1, ge=1, description="Evaluate every stride-th frame (frame 0, stride, 2*stride, ...).")
+    preview_frames: int = Field(90, ge=0, description="Frames in the side-by-side videos of the best and worst "
+                                                      "clips (colorized again for them); 0: no videos.")
+
+
+DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData, VideoData], Field(discriminator="source")]
+_SOURCES = {"samples": SamplesData, "folder": FolderData, "coco": CocoData, "video": VideoData}
 
 
 class GridSpec(_Strict):
@@ -160,7 +172,7 @@ def _error(doc: YamlDoc, loc: tuple, message: str, hint: str | None = None) -> H
 
 def _strip_tags(loc: tuple) -> tuple:
     """Drop pydantic's discriminator tag from a location ('dataset', 'folder', 'path')."""
-    if len(loc) > 1 and loc[0] == "dataset" and loc[1] in ("samples", "folder", "coco"):
+    if len(loc) > 1 and loc[0] == "dataset" and loc[1] in _SOURCES:
         return (loc[0],) + loc[2:]
     return loc
 
@@ -172,8 +184,7 @@ def _fields_at(loc: tuple, data: Any) -> list[str]:
         return list(Spec.model_fields)
     if parent == ("dataset",):
         source = data.get("dataset", {}).get("source") if isinstance(data, dict) else None
-        cls = {"samples": SamplesData, "folder": FolderData, "coco": CocoData}.get(source, SamplesData)
-        return list(cls.model_fields)
+        return list(_SOURCES.get(source, SamplesData).model_fields)
     if parent == ("grids",):
         return list(GridSpec.model_fields)
     if len(parent) == 4 and parent[:2] == ("dataset", "splits"):
@@ -194,7 +205,7 @@ def _pydantic_error(doc: YamlDoc, exc: ValidationError) -> HarnessError:
     if err["type"] == "missing":
         return _error(doc, loc, f"required key '{format_loc(loc)}' is missing.", hint="Add it to the spec.")
     if err["type"] == "union_tag_invalid" or (loc == ("dataset",) and "tag" in err["type"]):
-        return _error(doc, ("dataset", "source"), f"{err['msg']}.", hint="Use source: samples, folder or coco.")
+        return _error(doc, ("dataset", "source"), f"{err['msg']}.", hint="Use source: samples, folder, coco or video.")
     return _error(doc, loc, f"{err['msg']} (got {err.get('input')!r}).")
 
 
