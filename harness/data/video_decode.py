@@ -202,6 +202,13 @@ class ClipReader:
             self._close()
             self._buffer.clear()
 
+    def __getstate__(self) -> dict:
+        """Only what identifies the clip travels (to another process): the copy opens its own decoder."""
+        return {"path": self.path, "wanted": self._wanted}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], state["wanted"])
+
     # ----- inside the lock ---------------------------------------------------------------
     def _decode(self, number: int) -> np.ndarray:
         if self._stop is not None and number >= self._stop[0]:

@@ -91,3 +91,19 @@ def test_readers_of_different_clips_do_not_share_state(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_reader_travels_to_another_process_without_its_decoder(gop_clip):
+    import pickle
+
+    import cloudpickle
+
+    reader = ClipReader(gop_clip, range(30))
+    reader.frame(3)  # an open decoder, a lock, a buffer: none of them is pickled
+    copy = pickle.loads(pickle.dumps(reader))
+    assert np.array_equal(copy.frame(7), decoded(gop_clip)[7])
+    from harness.data import build_dataset
+    from harness.spec import VideoData
+
+    sample = build_dataset(VideoData(source="video", path=gop_clip)).samples[12]
+    assert np.array_equal(cloudpickle.loads(cloudpickle.dumps(sample)).load(), decoded(gop_clip)[12])
