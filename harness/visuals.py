@@ -203,7 +203,8 @@ def chroma_plot(rows: pd.DataFrame, clips: Sequence[tuple[str, str]]) -> Figure:
         left.set_title(f"{tag}: {clip}", fontsize="medium")
         for channel, color in (("a", "#55a868"), ("b", "#4c72b0")):
             right.plot(ok["frame"], ok[f"lab_{channel}"], color=color, label=f"output mean {channel}*")
-            right.plot(ok["frame"], ok[f"lab_{channel}_gt"], color=color, linestyle="--", label=f"truth mean {channel}*")
+            right.plot(ok["frame"], ok[f"lab_{channel}_gt"], color=color, linestyle="--",
+                       label=f"truth mean {channel}*")
         right.set_ylabel("mean a*, b*")
         for ax in (left, right):
             ax.set_xlabel("frame")

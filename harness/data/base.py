@@ -58,7 +58,9 @@ class Report:
     summary: dict[str, float] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)  # artifact file name -> pandas DataFrame (CSV)
     figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib Figure (PNG)
-    files: dict[str, Path] = field(default_factory=dict)  # artifact path -> a local file of the same name
+    #: artifact path -> a local file of the same name; files a reporter writes come in a `TempFiles`,
+    #: which keeps their folder as long as the mapping lives (the runner hands the mapping on as it is)
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 class TempFiles(dict):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -105,8 +105,8 @@ class VideoReporter(Reporter):
         from harness.visuals import chroma_plot
 
         table = clip_table(rows)
-        summary: dict[str, float] = {"n_clips": float(len(table)),
-                                     "seconds_temporal": float(_column(rows, "seconds_temporal")[rows["status"] == "ok"].sum())}
+        timed = _column(rows, "seconds_temporal")
+        summary: dict[str, float] = {"n_clips": float(len(table)), "seconds_temporal": float(np.nansum(timed))}
         for name in CLIP_SCORES:
             for column in (name, f"{name}_gt"):
                 values = table[column].to_numpy(dtype=float) if column in table else []
@@ -132,7 +132,8 @@ class VideoReporter(Reporter):
             picked += [(ids[i], tag) for i in spots]
         return picked
 
-    def render(self, rows: pd.DataFrame, colorize: Callable[[list[np.ndarray]], list], *, batch_size: int = 8) -> Report:
+    def render(self, rows: pd.DataFrame, colorize: Callable[[list[np.ndarray]], list], *,
+               batch_size: int = 8) -> Report:
         """Side-by-side videos (gray | output | ground truth) of the first `preview_frames` frames of the
         best and the worst clip, colorized again here, a batch at a time (`video_io.side_by_side_clip`)."""
         from harness.data.base import TempFiles
@@ -144,7 +145,8 @@ class VideoReporter(Reporter):
             name = f"{_SLUG[tag]}_{_safe(clip)}.mp4"
             try:
                 path = side_by_side_clip(self.clips[clip][:self.preview_frames], files.folder / name, colorize,
-                                         batch_size=batch_size, fps=self.rates.get(clip) or 24.0, title=f"{tag}: {clip}")
+                                         batch_size=batch_size, fps=self.rates.get(clip) or 24.0,
+                                         title=f"{tag}: {clip}")
             except (ImageError, OSError, ValueError) as exc:  # a preview never fails the run
                 log.warning("no side-by-side video of %s: %s", clip, exc)
                 continue
@@ -240,8 +242,3 @@ def rank_clips(table: pd.DataFrame) -> list[str]:
     scored = table[table["psnr"].notna()].sort_values(["psnr", "clip"], ascending=[False, True], kind="mergesort")
     return scored["clip"].astype(str).tolist()
 
-
-def frame_series(rows: pd.DataFrame, clip: str, columns: Sequence[str]) -> pd.DataFrame:
-    """The scored frames of one clip with `columns`, in frame order (for plots)."""
-    ok = rows[(rows["status"].astype(str) == "ok") & (rows["clip"] == clip)]
-    return ok[["frame", *[c for c in columns if c in ok]]].sort_values("frame")

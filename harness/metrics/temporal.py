@@ -167,9 +167,16 @@ def dis_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return dis.calc(np.ascontiguousarray(first), np.ascontiguousarray(second), None)
 
 
-def _targets(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h, w = flow.shape[:2]
+@lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
+
+
+def _targets(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel x lands, x + flow(x), as OpenCV's remap maps."""
+    grid_x, grid_y = _grid(*flow.shape[:2])
     return grid_x + flow[..., 0], grid_y + flow[..., 1]
 
 
@@ -184,18 +191,19 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 def valid_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """H x W bool: pixels of the first frame whose forward flow can be trusted (see the module docstring)."""
+    import cv2
+
     h, w = forward.shape[:2]
     map_x, map_y = _targets(forward)
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-    back = warp(backward, forward)
-    fb = np.sum((forward + back) ** 2, axis=-1)
-    occluded = fb > OCCLUSION_ALPHA * (np.sum(forward ** 2, axis=-1) + np.sum(back ** 2, axis=-1)) + OCCLUSION_BETA
-    du = np.zeros((h, w, 2), dtype=np.float32)
-    dv = np.zeros((h, w, 2), dtype=np.float32)
-    du[:, :-1] = forward[:, :-1] - forward[:, 1:]
-    dv[:-1, :] = forward[:-1, :] - forward[1:, :]
-    gradient = np.sum(du ** 2 + dv ** 2, axis=-1)
-    boundary = gradient > BOUNDARY_ALPHA * np.sum(forward ** 2, axis=-1) + BOUNDARY_BETA
+    back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    fx, fy, bx, by = forward[..., 0], forward[..., 1], back[..., 0], back[..., 1]
+    forward_sq = fx * fx + fy * fy
+    occluded = (fx + bx) ** 2 + (fy + by) ** 2 > OCCLUSION_ALPHA * (forward_sq + bx * bx + by * by) + OCCLUSION_BETA
+    gradient = np.zeros((h, w), dtype=np.float32)
+    gradient[:, :-1] += np.square(forward[:, :-1] - forward[:, 1:]).sum(axis=-1)  # horizontal differences
+    gradient[:-1, :] += np.square(forward[:-1, :] - forward[1:, :]).sum(axis=-1)  # vertical differences
+    boundary = gradient > BOUNDARY_ALPHA * forward_sq + BOUNDARY_BETA
     return inside & ~occluded & ~boundary
 
 
@@ -209,11 +217,12 @@ def pair_flow(gray_first: np.ndarray, gray_second: np.ndarray) -> tuple[np.ndarr
 def warp_error(first: np.ndarray, second: np.ndarray, flow: np.ndarray, valid: np.ndarray) -> float:
     """Mean over valid pixels and RGB channels of (first − second warped back)², RGB in [0, 1];
     NaN when no pixel is valid."""
-    count = int(valid.sum())
+    count = int(np.count_nonzero(valid))
     if count == 0:
         return float("nan")
-    diff = (np.asarray(first, dtype=np.float32) - warp(second, flow)) / 255.0
-    return float(np.square(diff[valid], dtype=np.float64).mean())
+    diff = np.asarray(first, dtype=np.float32) - warp(second, flow)
+    per_pixel = np.einsum("ijk,ijk->ij", diff, diff)  # squared differences summed over the channels
+    return float(per_pixel[valid].sum(dtype=np.float64) / (3 * count) / 255.0 ** 2)
 
 
 def clip_warp_error(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:

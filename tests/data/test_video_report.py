@@ -75,7 +75,8 @@ def test_per_clip_and_run_numbers_come_from_the_rows_alone(folder):
     for clip in table.index:  # one clip's rows alone give that clip's row
         alone = clip_table(result.rows[result.rows["clip"] == clip]).set_index("clip").loc[clip]
         pd.testing.assert_series_equal(alone, table.loc[clip], check_names=False)
-    assert table.loc["pan.mp4", "psnr"] == pytest.approx(result.rows.loc[result.rows["clip"] == "pan.mp4", "psnr"].mean())
+    pan = result.rows[result.rows["clip"] == "pan.mp4"]
+    assert table.loc["pan.mp4", "psnr"] == pytest.approx(pan["psnr"].mean())
     summary = result.summary
     assert summary["n_clips"] == 3
     for name in ("cdc", "warp_error", "flicker", "cdc_gt", "warp_error_gt", "flicker_gt"):
@@ -110,7 +111,9 @@ def test_scene_cut_spikes_the_truths_histogram_divergence(tmp_path):
 
 def test_any_number_of_decoding_threads_gives_the_same_rows(folder):
     model = build_model("fake-tint", {"strength": 0.3})
+    tests.fake_models.FakeTint.calls.clear()
     _, one = evaluate(folder, model, workers=1, batch_size=2, grid_count=0)
+    assert tests.fake_models.FakeTint.calls == [2] * 12  # 24 frames, in batches of the spec's batch_size
     _, many = evaluate(folder, model, workers=4, batch_size=5, grid_count=0)
     columns = [c for c in one.rows.columns if c not in ("seconds", "seconds_temporal")]
     pd.testing.assert_frame_equal(one.rows[columns], many.rows[columns])
