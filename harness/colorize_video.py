@@ -110,7 +110,8 @@ def _encode(frames: list, model, output, stream, report: FilmReport, bar) -> Non
         frame = rgb_frame(out, stream)
         frame.pts = source_frame.pts if source_frame.pts is not None else report.frames
         frame.time_base = source_frame.time_base or stream.time_base
-        frame.duration = source_frame.duration
+        if source_frame.duration:
+            frame.duration = source_frame.duration
         output.mux(stream.encode(frame))
         report.frames += 1
         bar.update(1)

@@ -95,7 +95,8 @@ def _clip_samples(clip: str, path: Path, max_frames: int | None, stride: int) ->
     if load is None:
         reader = ClipReader(path, frames)
         load = reader.frame
-    samples = [Sample(id=sample_id(clip, n), loader=(lambda n=n: load(n)), path=str(path),
+    where = (lambda n: str(files[n])) if path.is_dir() else (lambda n: str(path))  # noqa: E731 - a frame's file
+    samples = [Sample(id=sample_id(clip, n), loader=(lambda n=n: load(n)), path=where(n),
                       meta={"clip": clip, "frame": n, "index": i}, group=clip) for i, n in enumerate(frames)]
     if damage is not None and (need is None or damage[0] < need):
         at, reason, detail = damage

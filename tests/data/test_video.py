@@ -85,6 +85,7 @@ def test_davis_layout_and_a_single_file(tmp_path):
     ds = video_dataset(root)
     assert [s.id for s in ds.samples] == ["bear#000000", "bear#000001", "bear#000002", "car#000000", "car#000001"]
     assert ds.samples[0].load().shape == (120, 160, 3)
+    assert ds.samples[4].path == str(root / "JPEGImages" / "480p" / "car" / "00001.jpg")
     clip = write_clip(tmp_path / "film.mp4", pan_frames(3))
     single = video_dataset(clip)
     assert [s.id for s in single.samples] == ["film.mp4#000000", "film.mp4#000001", "film.mp4#000002"]
