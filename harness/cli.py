@@ -190,7 +190,8 @@ def list_names() -> None:
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", "model_name", default="deoldify-artistic", show_default=True)
+@click.option("--model", "model_name", default=None,
+              help="Model name (default: deoldify-video when every input is a film, else deoldify-artistic).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--weights", "weights_file", type=click.Path(path_type=Path), default=None,
               help="Weights file (default: the official file in the cache).")
@@ -198,11 +199,14 @@ def list_names() -> None:
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 def colorize(inputs, model_name, settings, weights_file, device, batch_size, out_dir) -> None:
-    """Colorize image files or folders, writing one PNG per input under --out."""
-    from harness.colorize_files import colorize_paths
+    """Colorize image files or folders (one PNG per image under --out) and films (a colorized copy
+    with the original frame rate, resolution and sound)."""
+    from harness.colorize_files import colorize_paths, is_film
     from harness.device import resolve_device
     from harness.models.registry import build_model
 
+    if model_name is None:
+        model_name = "deoldify-video" if all(is_film(p) for p in inputs) else "deoldify-artistic"
     params = _settings(settings)
     if weights_file is not None:
         params["weights"] = weights_file
@@ -210,7 +214,10 @@ def colorize(inputs, model_name, settings, weights_file, device, batch_size, out
     report = colorize_paths(list(inputs), out_dir, model, batch_size=batch_size)
     for src, reason in report.skipped:
         click.echo(f"skipped {src}: {reason}", err=True)
-    click.echo(f"{len(report.written)} image(s) written to {out_dir}, {len(report.skipped)} skipped.")
+    for note in report.notes:
+        click.echo(note, err=True)
+    noun = "file(s)" if any(is_film(p) for p in report.written) else "image(s)"
+    click.echo(f"{len(report.written)} {noun} written to {out_dir}, {len(report.skipped)} skipped.")
 
 
 @cli.command("bench")

@@ -1,7 +1,8 @@
 """`harness colorize`: batch-colorize files and folders with any registered model.
 
-Writes one PNG per input under the same relative name in the output folder. A file that
-cannot be read is skipped and reported; nothing else stops the batch.
+Writes one PNG per input image under the same relative name in the output folder, and a
+colorized copy of each film (mp4, mkv, avi, mov, webm; `harness.colorize_video`) under its
+own name. A file that cannot be read is skipped and reported; nothing else stops the batch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from harness.runner import colorize_safely
 class ColorizeReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a film's copy did differently (container, failed frames)
+
+
+def is_film(path: Path) -> bool:
+    from harness.data.video_decode import VIDEO_SUFFIXES
+
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _inputs(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
@@ -49,7 +57,12 @@ def colorize_paths(inputs: Sequence[Path], out_dir: Path, model, *, batch_size: 
     if not items:
         raise HarnessError(f"No files to colorize in {', '.join(str(p) for p in inputs)}.",
                            hint="Give image files, or folders that contain some.")
-    for start in tqdm(range(0, len(items), batch_size), desc="colorize", unit="batch", disable=not progress):
+    films = [(src, rel) for src, rel in items if is_film(src)]
+    items = [(src, rel) for src, rel in items if not is_film(src)]
+    for src, rel in films:
+        _film(src, out_dir / rel, model, batch_size, progress, report)
+    for start in tqdm(range(0, len(items), batch_size), desc="colorize", unit="batch",
+                      disable=not progress or not items):
         grays, targets = [], []
         for src, rel in items[start:start + batch_size]:
             try:
@@ -65,3 +78,18 @@ def colorize_paths(inputs: Sequence[Path], out_dir: Path, model, *, batch_size: 
             Image.fromarray(np.asarray(out), "RGB").save(dest)
             report.written.append(dest)
     return report
+
+
+def _film(src: Path, dest: Path, model, batch_size: int, progress: bool, report: ColorizeReport) -> None:
+    from harness.colorize_video import colorize_film
+
+    try:
+        film = colorize_film(src, dest, model, batch_size=batch_size, progress=progress)
+    except HarnessError as exc:
+        report.skipped.append((src, exc.message))
+        return
+    report.written.append(film.output)
+    if film.note:
+        report.notes.append(f"{src}: {film.note}")
+    if film.failed:
+        report.notes.append(f"{src}: the model failed on {film.failed} of {film.frames} frames, written gray")

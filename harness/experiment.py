@@ -232,7 +232,8 @@ def _compute(sweep: Sweep, points: list[SweepPoint], keys: dict[str, str], state
         for i, point in enumerate(points):
             dataset = sweep.datasets[point.split]
             result = assemble(dataset, work.result, scorer, metrics, label=point.label, seed=_seed(spec),
-                              grid_count=spec.grids.count, render=lambda ids: executor.render(dataset.samples, ids))
+                              grid_count=spec.grids.count, render=lambda ids: executor.render(dataset.samples, ids),
+                              colorize=executor.colorize, batch_size=spec.batch_size)
             result.notes.update({m: "not computed: " + sweep.metrics[m].error.splitlines()[0] for m in without})
             result.timings.update(n_model_images=work.result.model_images if i == 0 else 0,
                                   n_shared_images=len(images), n_shards=work.shards, n_shards_resumed=work.resumed,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.data.base import Dataset, Reporter
+from harness.data.base import Dataset, Report, Reporter
 from harness.metrics import MetricChoice, summarize_run
 from harness.visuals import GridSample, select_grid_ids
 
@@ -39,13 +39,17 @@ class PointResult:
     grid: list[GridSample] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # extra artifacts from the dataset's reporter
     figures: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)  # artifact path -> local file (video previews)
     notes: dict[str, str] = field(default_factory=dict)  # metric name -> why it has no value, or a caveat
 
 
 def assemble(dataset: Dataset, shard, scorer, chosen: Sequence[MetricChoice], *, label: str = "", seed: int = 0,
-             grid_count: int = 0, render: Callable[[list[str]], list[Rendered]] | None = None) -> PointResult:
+             grid_count: int = 0, render: Callable[[list[str]], list[Rendered]] | None = None,
+             colorize: Callable[[list[np.ndarray]], list] | None = None, batch_size: int = 8) -> PointResult:
     """The point's result over `dataset`'s images from `shard` (a `runner.ShardResult` holding at
-    least their rows; rows of other images are ignored), see the module docstring."""
+    least their rows; rows of other images are ignored), see the module docstring. With a
+    `grid_count`, `render` colorizes the grid's samples again and `colorize` (gray images in,
+    outputs or `ImageError`s out) serves the reporter's pictures (video previews)."""
     wanted = {s.id for s in dataset.samples}
     table = _table([r for r in shard.rows if r["image_id"] in wanted], dataset, dataset.reporter)
     ok = table.loc[table["status"] == "ok", "image_id"].tolist()
@@ -53,14 +57,17 @@ def assemble(dataset: Dataset, shard, scorer, chosen: Sequence[MetricChoice], *,
               else np.zeros((0, 0), np.float32) for key, by_id in shard.states.items()}
     dataset_scores, notes = scorer.dataset_summary(states, shard.stopped)
     reporter = dataset.reporter
-    metric_columns = [c for c in table.columns if c not in BASE_COLUMNS + ["error", *reporter.columns]]
+    metric_columns = [c for c in table.columns
+                      if c not in BASE_COLUMNS + ["error", *reporter.columns, *reporter.detail_columns]]
     summary = {**summarize_run(table, chosen, seed=seed), **dataset_scores}
     report = reporter.report(table, seed=seed)
     summary.update(report.summary)
-    grid = _grid(table, grid_count, render) if grid_count and render is not None else []
+    grid = _grid(table, reporter, grid_count, render) if grid_count and render is not None else []
+    media = reporter.render(table, colorize, batch_size=batch_size) if grid_count and colorize else Report()
+    media.files.update(report.files)  # the mapping `render` returned owns its files' folder (TempFiles)
     return PointResult(label=label, rows=table, summary=summary, timings=finish_timings(shard.timings, table),
-                       metric_columns=metric_columns, grid=grid, tables=report.tables, figures=report.figures,
-                       notes=notes)
+                       metric_columns=metric_columns, grid=grid, tables=report.tables,
+                       figures={**report.figures, **media.figures}, files=media.files, notes=notes)
 
 
 def _table(rows: list[dict[str, Any]], dataset: Dataset, reporter: Reporter) -> pd.DataFrame:
@@ -84,11 +91,14 @@ def finish_timings(seconds: dict[str, float], table: pd.DataFrame) -> dict[str, 
     return timings
 
 
-def _grid(table: pd.DataFrame, count: int, render: Callable[[list[str]], list[Rendered]]) -> list[GridSample]:
-    """Best, median and worst images by PSNR, colorized again (only these few) for the grid."""
+def _grid(table: pd.DataFrame, reporter: Reporter, count: int,
+          render: Callable[[list[str]], list[Rendered]]) -> list[GridSample]:
+    """Best, median and worst images by PSNR (or as the reporter chooses), colorized again (only
+    these few) for the grid."""
     if "psnr" not in table:
         return []
-    chosen = select_grid_ids(table, count)
+    chosen = reporter.grid_ids(table, count)
+    chosen = select_grid_ids(table, count) if chosen is None else chosen
     if not chosen:
         return []
     tags = dict(chosen)

@@ -248,7 +248,8 @@ def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricC
         shard = process(dataset.samples, model, scorer, dataset.reporter, batch_size=batch_size, workers=workers,
                         prefetch=prefetch, protocol=protocol, bar=bar)
         return assemble(dataset, shard, scorer, chosen, label=label, seed=seed, grid_count=grid_count,
-                        render=renderer(dataset.samples, dataset.reporter, model))
+                        render=renderer(dataset.samples, dataset.reporter, model),
+                        colorize=lambda grays: colorize_safely(model, grays), batch_size=batch_size)
     finally:
         scorer.close()
         bar.close()

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import MetricChoice, get_metric, metric_names
 from harness.models.registry import get_model_class, model_names
-from harness.spec_data import CocoData, CocoSplit, DatasetSpec, FolderData, SamplesData
+from harness.spec_data import (SOURCES, CocoData, CocoSplit, DatasetSpec, FolderData,  # noqa: F401 - re-exported
+                               SamplesData, VideoData)
 from harness.yamlio import YamlDoc, format_loc, load_yaml
 
 DEFAULT_METRICS = ["psnr", "ssim", "colorfulness", "delta_e"]
@@ -142,7 +143,7 @@ def _error(doc: YamlDoc, loc: tuple, message: str, hint: str | None = None) -> H
 
 def _strip_tags(loc: tuple) -> tuple:
     """Drop pydantic's discriminator tag from a location ('dataset', 'folder', 'path')."""
-    if len(loc) > 1 and loc[0] == "dataset" and loc[1] in ("samples", "folder", "coco"):
+    if len(loc) > 1 and loc[0] == "dataset" and loc[1] in SOURCES:
         return (loc[0],) + loc[2:]
     return loc
 
@@ -154,8 +155,7 @@ def _fields_at(loc: tuple, data: Any) -> list[str]:
         return list(Spec.model_fields)
     if parent == ("dataset",):
         source = data.get("dataset", {}).get("source") if isinstance(data, dict) else None
-        cls = {"samples": SamplesData, "folder": FolderData, "coco": CocoData}.get(source, SamplesData)
-        return list(cls.model_fields)
+        return list(SOURCES.get(source, SamplesData).model_fields)
     if parent == ("grids",):
         return list(GridSpec.model_fields)
     if len(parent) == 4 and parent[:2] == ("dataset", "splits"):
@@ -176,7 +176,7 @@ def _pydantic_error(doc: YamlDoc, exc: ValidationError) -> HarnessError:
     if err["type"] == "missing":
         return _error(doc, loc, f"required key '{format_loc(loc)}' is missing.", hint="Add it to the spec.")
     if err["type"] == "union_tag_invalid" or (loc == ("dataset",) and "tag" in err["type"]):
-        return _error(doc, ("dataset", "source"), f"{err['msg']}.", hint="Use source: samples, folder or coco.")
+        return _error(doc, ("dataset", "source"), f"{err['msg']}.", hint="Use source: samples, folder, coco or video.")
     return _error(doc, loc, f"{err['msg']} (got {err.get('input')!r}).")
 
 

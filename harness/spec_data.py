@@ -67,4 +67,17 @@ class CocoData(_Sampling):
         return value
 
 
-DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData], Field(discriminator="source")]
+class VideoData(_Sampling):
+    """Video clips (files or DAVIS-style frame folders); every evaluated frame is a sample. `limit` counts clips."""
+
+    source: Literal["video"]
+    path: Path
+    max_frames: int | None = Field(None, ge=1, description="Evaluate at most this many frames of each clip.")
+    stride: int = Field(1, ge=1, description="Evaluate every stride-th frame (frame 0, stride, 2*stride, ...).")
+    preview_frames: int = Field(90, ge=0, description="Frames in the side-by-side videos of the best and worst "
+                                                      "clips (colorized again for them); 0: no videos.")
+
+
+DatasetSpec = Annotated[Union[SamplesData, FolderData, CocoData, VideoData], Field(discriminator="source")]
+#: source name -> its model
+SOURCES = {"samples": SamplesData, "folder": FolderData, "coco": CocoData, "video": VideoData}

@@ -4,7 +4,8 @@ Parent (one per `harness run`): the spec file, the resolved sweep (`sweep.json`)
 of its points (`harness.children`, fresh and reused), `outcomes.json`, and a comparison
 plot and table. Point (one per sweep point): params, summary metrics, the per-image table
 (`per_image.json` as an MLflow table, `per_image.csv`), the sample grid, a distribution
-plot per score column, whatever the dataset's reporter adds, and the dataset as an input.
+plot per score column, whatever the dataset's reporter adds (tables, figures, files such as
+video previews), and the dataset as an input.
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def log_point(tracker: Tracker, run_id: str, result, dataset) -> None:
         tracker.log_csv(run_id, frame, name)
     for name, fig in result.figures.items():
         tracker.log_figure(run_id, fig, name)
+    for name, path in getattr(result, "files", {}).items():  # files the reporter wrote (video previews)
+        folder = str(Path(name).parent)
+        tracker.log_file(run_id, Path(path), None if folder == "." else folder)
     if result.notes:
         tracker.set_tags(run_id, {f"{NOTE_PREFIX}{k}": v[:MAX_TAG] for k, v in result.notes.items()})
     frame = pd.DataFrame({"image_id": [s.id for s in dataset.samples],

@@ -189,6 +189,30 @@ def category_plot(rows: pd.DataFrame, metric: str = "psnr") -> Figure:
     return fig
 
 
+def chroma_plot(rows: pd.DataFrame, clips: Sequence[tuple[str, str]]) -> Figure:
+    """Per-frame colour of each (clip, tag) over time, output against ground truth: mean chroma C*
+    (left) and mean a*, b* (right), from the per-frame columns `lab_chroma`, `lab_a`, `lab_b`
+    and their `_gt` twins of a video run's rows (scored frames only)."""
+    fig = Figure(figsize=(10, 2.8 * max(len(clips), 1) + 0.4))
+    axes = fig.subplots(max(len(clips), 1), 2, squeeze=False)
+    for (clip, tag), (left, right) in zip(clips, axes):
+        ok = rows[(rows["status"].astype(str) == "ok") & (rows["clip"] == clip)].sort_values("frame")
+        left.plot(ok["frame"], ok["lab_chroma"], color="#c44e52", label="output")
+        left.plot(ok["frame"], ok["lab_chroma_gt"], color="black", linestyle="--", label="ground truth")
+        left.set_ylabel("mean chroma C*")
+        left.set_title(f"{tag}: {clip}", fontsize="medium")
+        for channel, color in (("a", "#55a868"), ("b", "#4c72b0")):
+            right.plot(ok["frame"], ok[f"lab_{channel}"], color=color, label=f"output mean {channel}*")
+            right.plot(ok["frame"], ok[f"lab_{channel}_gt"], color=color, linestyle="--",
+                       label=f"truth mean {channel}*")
+        right.set_ylabel("mean a*, b*")
+        for ax in (left, right):
+            ax.set_xlabel("frame")
+            ax.legend(loc="best", fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
 def close_figure(fig: Figure) -> None:
     """Free a figure's artists now (pyplot's `close` does not apply: it never saw the figure)."""
     fig.clear()

@@ -158,3 +158,109 @@ def http_server():
     yield srv
     srv.shutdown()
     srv.server_close()
+
+
+# ----- video clips made by the tests (PyAV) -------------------------------------------------
+VIDEO_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video-sample"
+
+
+def photo(name: str = "astronaut") -> np.ndarray:
+    """A real colour photo bundled with scikit-image."""
+    import skimage.data
+
+    return np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+
+
+def pan_frames(count: int, *, step: int = 4, size: tuple[int, int] = (120, 160), name: str = "astronaut",
+               top: int = 100, left: int = 60) -> list[np.ndarray]:
+    """`count` crops of a photo, the window moving right `step` px a frame: the content moves by
+    (-step, 0) px a frame, the true optical flow."""
+    image = photo(name)
+    h, w = size
+    return [np.ascontiguousarray(image[top:top + h, left + step * k:left + step * k + w]) for k in range(count)]
+
+
+def zoom_frames(count: int, *, size: tuple[int, int] = (120, 160), name: str = "chelsea") -> list[np.ndarray]:
+    """`count` frames zooming into the centre of a photo (2% a frame), resized to `size`."""
+    from PIL import Image
+
+    image = Image.fromarray(photo(name))
+    frames = []
+    for k in range(count):
+        scale = 1.0 / (1.0 + 0.02 * k)
+        cw, ch = image.width * scale, image.height * scale
+        box = ((image.width - cw) / 2, (image.height - ch) / 2, (image.width + cw) / 2, (image.height + ch) / 2)
+        frames.append(np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR, box=box)))
+    return frames
+
+
+def hue_frames(count: int, *, degrees: float = 30.0, size: tuple[int, int] = (120, 160)) -> list[np.ndarray]:
+    """A still photo whose hue swings ±`degrees` from frame to frame (even frames +, odd frames -)."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    still = pan_frames(1, size=size)[0]
+    hsv = rgb2hsv(still)
+    frames = []
+    for k in range(count):
+        shifted = hsv.copy()
+        shifted[..., 0] = (shifted[..., 0] + (degrees if k % 2 == 0 else -degrees) / 360.0) % 1.0
+        frames.append(np.round(hsv2rgb(shifted) * 255).astype(np.uint8))
+    return frames
+
+
+def write_clip(path: Path, frames, *, fps: int = 25, pts: list[int] | None = None, time_base=None,
+               audio_seconds: float | None = None, options: dict | None = None) -> Path:
+    """Encode RGB frames into a clip (H.264; VP9 for .webm; MPEG-4 Part 2 for .avi), with explicit
+    timestamps in `time_base` when `pts` is given (a variable frame rate), and a 440 Hz AAC tone of
+    `audio_seconds` when asked (Opus in WebM)."""
+    import av
+    from fractions import Fraction
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    codec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
+    container = av.open(str(path), "w", options=options or {})
+    video = container.add_stream(codec, rate=fps)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    if pts is not None:
+        video.codec_context.time_base = video.time_base = time_base = Fraction(time_base or Fraction(1, 1000))
+    audio = None
+    if audio_seconds:
+        audio = container.add_stream("libopus" if suffix == ".webm" else "aac", rate=48000)
+        audio.layout = "mono"
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if pts is not None:
+            frame.pts, frame.time_base = pts[i], time_base
+        else:
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+        container.mux(video.encode(frame))
+    container.mux(video.encode())
+    if audio is not None:
+        total = int(48000 * audio_seconds)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / 48000)).astype(np.float32)
+        for start in range(0, total, 960):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 960], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = 48000, start, Fraction(1, 48000)
+            container.mux(audio.encode(chunk))
+        container.mux(audio.encode())
+    container.close()
+    return path
+
+
+def write_frame_folder(folder: Path, frames, suffix: str = ".png") -> Path:
+    """A DAVIS-style folder of numbered frames (00000.png, 00001.png, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, rgb in enumerate(frames):
+        Image.fromarray(rgb).save(folder / f"{i:05d}{suffix}", quality=95)
+    return folder
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    """Every frame of a clip, decoded (for checks)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

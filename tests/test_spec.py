@@ -45,6 +45,16 @@ def test_unknown_dataset_key_names_path(write_spec):
     assert "line 4" in msg and "dataset.pth" in msg and "Did you mean 'path'" in msg
 
 
+def test_video_dataset_keys_are_checked(write_spec):
+    video = "name: t\ndataset:\n  source: video\n  path: clips/\n{extra}models:\n  - name: grayscale\n"
+    spec = load_spec(write_spec(video.format(extra="  max_frames: 30\n  stride: 2\n  limit: 3\n"))).spec.dataset
+    assert (spec.max_frames, spec.stride, spec.limit, spec.seed, spec.preview_frames) == (30, 2, 3, 0, 90)
+    msg = error_of(write_spec, video.format(extra="  max_frame: 10\n"))
+    assert "line 5" in msg and "dataset.max_frame" in msg and "Did you mean 'max_frames'" in msg
+    msg = error_of(write_spec, video.format(extra="  stride: 0\n"))
+    assert "line 5" in msg and "dataset.stride" in msg and "greater than or equal to 1" in msg
+
+
 def test_missing_required_key(write_spec):
     msg = error_of(write_spec, "name: t\ndataset:\n  source: folder\nmodels:\n  - name: grayscale\n")
     assert "dataset.path" in msg and "missing" in msg

@@ -1,8 +1,8 @@
-"""Dataset sources: bundled sample photos, a folder of photos, COCO."""
+"""Dataset sources: bundled sample photos, a folder of photos, COCO, video clips."""
 
 from __future__ import annotations
 
-from harness.data import coco, folder, samples
+from harness.data import coco, folder, samples, video
 from harness.data.base import Dataset, Sample
 
 
@@ -16,6 +16,8 @@ def build_dataset(spec_dataset, split: str | None = None) -> Dataset:
                             limit=spec_dataset.limit, seed=spec_dataset.seed)
     if source == "coco":
         return coco.build(spec_dataset, split)
+    if source == "video":
+        return video.build(spec_dataset)
     raise ValueError(f"unknown dataset source {source!r}")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,21 @@ class Report:
     summary: dict[str, float] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)  # artifact file name -> pandas DataFrame (CSV)
     figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib Figure (PNG)
+    #: artifact path -> a local file of the same name; files a reporter writes come in a `TempFiles`,
+    #: which keeps their folder as long as the mapping lives (the runner hands the mapping on as it is)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+class TempFiles(dict):
+    """Artifact path -> local file, the files in a temporary folder that lives as long as this mapping."""
+
+    def __init__(self, prefix: str = "harness-"):
+        super().__init__()
+        self._folder = tempfile.TemporaryDirectory(prefix=prefix)  # removed when garbage collected
+
+    @property
+    def folder(self) -> Path:
+        return Path(self._folder.name)
 
 
 class Reporter:
@@ -68,6 +84,9 @@ class Reporter:
 
     #: identity columns this reporter adds to every row, placed before the scores
     columns: tuple[str, ...] = ()
+    #: per-row values `score` writes for `report` to aggregate: not scores of their own (no
+    #: distribution plot); the summary statistics come from `report`
+    detail_columns: tuple[str, ...] = ()
 
     def describe(self, sample: Sample) -> dict[str, Any]:
         """Values of `columns` for one sample."""
@@ -82,6 +101,17 @@ class Reporter:
 
     def report(self, rows: Any, *, seed: int = 0) -> Report:
         """Extra run-level results from the finished per-image table (COCO: per-category breakdown)."""
+        return Report()
+
+    def grid_ids(self, rows: Any, count: int) -> list[tuple[str, str]] | None:
+        """(sample id, tag) of the samples the sample grid shows; None for the default
+        (best, median and worst by PSNR)."""
+        return None
+
+    def render(self, rows: Any, colorize: Callable[[list[np.ndarray]], list], *, batch_size: int = 8) -> Report:
+        """Pictures that need the model again, made where the sample grid is made (video: side-by-side
+        clips). `colorize` runs the model on a list of gray images (a failed one comes back as an
+        `ImageError`), `batch_size` at a time."""
         return Report()
 
 

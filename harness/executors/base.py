@@ -44,6 +44,9 @@ class Executor(Protocol):
     def render(self, samples: Sequence[Sample], ids: list[str]) -> list[Rendered]:
         """Colorize a few samples again (the sample grid)."""
 
+    def colorize(self, grays: list) -> list:
+        """Colorize gray images (a reporter's pictures): outputs, or `ImageError`s for those that failed."""
+
     def describe(self) -> dict[str, Any]:
         """The model's facts before the run (run params)."""
 

@@ -9,7 +9,7 @@ from harness.data.base import Sample
 from harness.metrics import build_metrics
 from harness.models.registry import get_model_class
 from harness.results import Rendered
-from harness.runner import ShardResult, process, renderer
+from harness.runner import ShardResult, colorize_safely, process, renderer
 from harness.scoring import Scorer
 from harness.shards import Shard
 
@@ -36,6 +36,9 @@ class LocalExecutor:
 
     def render(self, samples: Sequence[Sample], ids: list[str]) -> list[Rendered]:
         return renderer(samples, self.work.reporter, self.model)(ids)
+
+    def colorize(self, grays: list) -> list:
+        return colorize_safely(self.model, grays)
 
     def describe(self) -> dict[str, Any]:
         return self.model.describe()

@@ -65,6 +65,9 @@ class _Worker:
     def render(self, samples: Sequence[Sample], ids: list[str]) -> list[Rendered]:
         return self.local.render(samples, ids)
 
+    def colorize(self, grays: list) -> list:
+        return self.local.colorize(grays)
+
     def describe(self) -> dict[str, Any]:
         return self.local.describe()
 
@@ -184,6 +187,9 @@ class RayExecutor:
     def render(self, samples: Sequence[Sample], ids: list[str]) -> list[Rendered]:
         wanted = set(ids)
         return self.ray.get(self.actors[0].render.remote([s for s in samples if s.id in wanted], ids))
+
+    def colorize(self, grays: list) -> list:
+        return self.ray.get(self.actors[0].colorize.remote(grays))
 
     def describe(self) -> dict[str, Any]:
         return self.ray.get(self.actors[0].describe.remote())

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.metrics.registry import MetricChoice, choices, derived_directions, get_metric, metric_names
+from harness.metrics.temporal import SCORES as TEMPORAL
 
 #: Statistics `summarize` returns, in order; summary keys are `<column>_<stat>`.
 STATS = ("mean", "std", "min", "p05", "p25", "p50", "p75", "p95", "max", "ci95_low", "ci95_high")
@@ -105,8 +106,9 @@ def higher_is_better(key: str) -> bool | None:
 
     `psnr_mean`, `psnr_p05`, `ssim_ci95_low` ... follow their metric (longest registered
     prefix, so `colorfulness_gt_mean` resolves via `colorfulness`); derived keys (`cf_delta`)
-    have their own; `*_std`, timings and unknown keys are None. A category suffix
-    (`psnr_mean__animal`) is ignored.
+    have their own; a video run's temporal scores (`cdc_mean`, `warp_error_p95`, `flicker_mean`)
+    are lower-is-better, their ground-truth levels (`cdc_gt_mean`) None; `*_std`, timings and
+    unknown keys are None. A category suffix (`psnr_mean__animal`) is ignored.
     """
     key = key.split("__")[0]
     fixed = {**_FIXED_DIRECTIONS, **derived_directions()}
@@ -115,7 +117,9 @@ def higher_is_better(key: str) -> bool | None:
     if key.endswith("_std") or key.startswith("seconds_"):
         return None
     base = _base_metric(key)
-    return None if base is None else get_metric(base).higher_is_better
+    if base is None:  # a video run's temporal scores (cdc_mean ...): lower is smoother; their _gt: neither
+        return False if any(key.startswith(f"{t}_") and key[len(t) + 1:] in STATS for t in TEMPORAL) else None
+    return get_metric(base).higher_is_better
 
 
 def ci_columns(key: str) -> tuple[str, str] | None:

@@ -59,3 +59,31 @@ def test_pipeline_grayscale_on_samples(benchmark):
     result = benchmark.pedantic(evaluate, args=(ds, build_model("grayscale"), ["psnr", "ssim"]), rounds=1,
                                 iterations=1)
     assert result.summary["n_scored"] == 8
+
+
+def test_temporal_pairs_per_frame_960x540(benchmark):
+    """The video reporter's work for one frame of a 960x540 clip: its pairs with the frames before it
+    (histograms, CIELAB means, two DIS flows and the warp, on the output and the truth)."""
+    import dataclasses
+
+    from PIL import Image
+
+    from harness.data.base import Sample
+    from harness.data.video_report import VideoReporter
+
+    photo = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((1120, 560)))
+    truth = [np.ascontiguousarray(photo[10:550, 8 * k:8 * k + 960]) for k in range(5)]
+    outs = [np.clip(t.astype(int) + 6 * (k % 2), 0, 255).astype(np.uint8) for k, t in enumerate(truth)]
+    samples = [Sample(id=f"c#{k}", loader=lambda: None, meta={"clip": "c", "frame": k, "index": k}, group="c")
+               for k in range(5)]
+    reporter = VideoReporter({"c": samples}, {"c": 25.0})
+    for k in range(4):
+        reporter.score(samples[k], truth[k], outs[k])
+    state = dict(reporter._recent)
+
+    def last_frame():  # each round from the same state (score() drops the images of older frames)
+        reporter._clip, reporter._recent = "c", {i: dataclasses.replace(f) for i, f in state.items()}
+        return reporter.score(samples[4], truth[4], outs[4])
+
+    row = benchmark.pedantic(last_frame, rounds=3, iterations=1)
+    assert row["warp_pixels"] > 0.9 * 960 * 540 and row["js_d4"] > 0
