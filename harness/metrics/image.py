@@ -55,10 +55,7 @@ def colorfulness(img: np.ndarray) -> float:
     reused verbatim by DDColor (basicsr/metrics/colorfulness.py) and most colorization papers'
     evaluation scripts; the paper's signed form is `colorfulness_hs`. Gray images score 0.
     """
-    x = np.asarray(img, dtype=np.float64).reshape(-1, 3)
-    rg = np.abs(x[:, 0] - x[:, 1])
-    yb = np.abs(0.5 * (x[:, 0] + x[:, 1]) - x[:, 2])
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+    return _hasler(img, absolute=True)
 
 
 def colorfulness_hs(img: np.ndarray) -> float:
@@ -66,9 +63,16 @@ def colorfulness_hs(img: np.ndarray) -> float:
 
     rg = R - G, yb = (R + G) / 2 - B per pixel; M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2).
     """
+    return _hasler(img, absolute=False)
+
+
+def _hasler(img: np.ndarray, *, absolute: bool) -> float:
+    """M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2) on signed or absolute opponent values."""
     x = np.asarray(img, dtype=np.float64).reshape(-1, 3)
     rg = x[:, 0] - x[:, 1]
     yb = 0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]
+    if absolute:
+        rg, yb = np.abs(rg), np.abs(yb)
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
