@@ -11,12 +11,11 @@ unreadable are counted too: an upper bound).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import groupby
 
 from harness.data import build_dataset
 from harness.errors import HarnessError
 from harness.models.registry import get_model_class
-from harness.spec import LoadedSpec, SweepPoint
+from harness.spec import LoadedSpec, SweepPoint, by_setting
 
 
 @dataclass
@@ -30,29 +29,25 @@ class Setting:
     flops: float | None  # per image
 
 
-def _count(loaded: LoadedSpec) -> tuple[dict, dict]:
-    sizes: dict = {}
+def _images(loaded: LoadedSpec) -> tuple[dict, dict]:
+    """Split -> the ids of its images, and split -> why its data is not available."""
     ids: dict = {}
     errors: dict = {}
     for split in dict.fromkeys(p.split for p in loaded.points):
         try:
-            dataset = build_dataset(loaded.spec.dataset, split)
+            ids[split] = {s.id for s in build_dataset(loaded.spec.dataset, split).samples}
         except HarnessError as exc:
             errors[split] = str(exc).splitlines()[0]
-            continue
-        sizes[split], ids[split] = len(dataset), {s.id for s in dataset.samples}
-    return {"sizes": sizes, "ids": ids}, errors
+    return ids, errors
 
 
 def settings(loaded: LoadedSpec) -> tuple[list[Setting], dict]:
     """Every model setting with its work, and why a split's size is unknown (its data is absent)."""
-    counted, errors = _count(loaded)
-    sizes, ids = counted["sizes"], counted["ids"]
+    ids, errors = _images(loaded)
     out = []
-    for _, group in groupby(loaded.points, key=lambda p: (p.model, str(p.resolved))):
-        points = list(group)
-        per_split = [sizes.get(p.split) for p in points]
-        known = all(n is not None for n in per_split)
+    for points in by_setting(loaded.points):
+        per_split = [len(ids[p.split]) if p.split in ids else None for p in points]
+        known = all(p.split in ids for p in points)
         union = len(set().union(*(ids[p.split] for p in points))) if known else None
         flops = get_model_class(points[0].model).flops_per_image(points[0].params)
         out.append(Setting(points[0].setting, points, per_split, union, flops))

@@ -11,7 +11,6 @@ caller turns the outcome into an exit code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from harness.results import assemble
 from harness.runs import load_sweep
 from harness.scoring import Scorer, resolve_impl
 from harness.shards import Journal, compute, journal_root
-from harness.spec import LoadedSpec, SweepPoint, load_spec
+from harness.spec import LoadedSpec, SweepPoint, by_setting, load_spec
 from harness.sweep_log import adopt, finish_sweep, git_commit, log_point, set_children, start_point, start_sweep
 from harness.tracking import Tracker, quiet_mlflow
 
@@ -145,8 +144,8 @@ def _run_sweep(sweep: Sweep) -> Outcome:
     status = "FINISHED"
     tracker, parent = sweep.tracker, sweep.parent
     try:
-        for _, group in groupby(sweep.loaded.points, key=lambda p: (p.model, str(p.resolved))):
-            for outcome in _run_group(sweep, list(group)):
+        for group in by_setting(sweep.loaded.points):
+            for outcome in _run_group(sweep, group):
                 outcomes.append(outcome)
                 if outcome.run_id:
                     children.append(outcome.run_id)

@@ -122,6 +122,13 @@ class SweepPoint:
         return {"model": self.model, "params": self.resolved, "split": self.split}
 
 
+def by_setting(points: list[SweepPoint]) -> list[list[SweepPoint]]:
+    """Consecutive points of one model setting (same model and parameters, one per split): the
+    unit a sweep computes together and the dry run prices."""
+    return [list(g) for _, g in itertools.groupby(points, key=lambda p: (p.model, json.dumps(p.resolved,
+                                                                                              sort_keys=True)))]
+
+
 @dataclass
 class LoadedSpec:
     spec: Spec

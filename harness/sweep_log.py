@@ -114,7 +114,7 @@ def log_point(tracker: Tracker, run_id: str, result, dataset) -> None:
         tracker.log_csv(run_id, frame, name)
     for name, fig in result.figures.items():
         tracker.log_figure(run_id, fig, name)
-    for name, path in getattr(result, "files", {}).items():  # files the reporter wrote (video previews)
+    for name, path in result.files.items():  # files the reporter wrote (video previews)
         folder = str(Path(name).parent)
         tracker.log_file(run_id, Path(path), None if folder == "." else folder)
     if result.notes:
