@@ -213,8 +213,9 @@ def write_clip(path: Path, frames, *, fps: int = 25, pts: list[int] | None = Non
     """Encode RGB frames into a clip (H.264; VP9 for .webm; MPEG-4 Part 2 for .avi), with explicit
     timestamps in `time_base` when `pts` is given (a variable frame rate), and a 440 Hz AAC tone of
     `audio_seconds` when asked (Opus in WebM)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

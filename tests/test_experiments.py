@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.spec import load_spec
+from harness.sweep.points import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.spec import load_spec
+from harness.sweep.points import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -136,10 +136,6 @@ class Dataset:
         blob = json.dumps([self.source, self.split, self.fingerprint_items], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def by_id(self, ids: Sequence[str]) -> list[Sample]:
-        index = {s.id: s for s in self.samples}
-        return [index[i] for i in ids if i in index]
-
 
 def union(datasets: Sequence[Dataset]) -> Dataset:
     """One dataset holding every sample of `datasets` once, in the order they first appear (the

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.assets.download import download, safe_extract
 from harness.data.base import select
-from harness.download import download, safe_extract
 from harness.errors import HarnessError
 
 OFFICIAL_BASE = "http://images.cocodataset.org"

@@ -1,8 +1,7 @@
 """Image decoding and the conversions every source shares.
 
 Ground truth is always 8-bit RGB: EXIF orientation applied, and L/LA/P/RGBA/CMYK/16-bit
-inputs normalised. The gray input is ITU-R 601 luma (PIL 'L'), the conversion DeOldify
-applies itself, so a model sees exactly what it would see on a real old photo.
+inputs normalised. The gray input made from it is `harness.gray.to_gray`.
 """
 
 from __future__ import annotations
@@ -87,11 +86,6 @@ def decode_rgb(path: str | Path) -> np.ndarray:
         raise ImageError("corrupt", f"{path}: {exc}") from None
     except Image.DecompressionBombError as exc:
         raise ImageError("too_large", f"{path}: {exc}") from None
-
-
-def to_gray(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma as PIL computes it ('L' mode): the model's gray input."""
-    return np.asarray(Image.fromarray(rgb, "RGB").convert("L"), dtype=np.uint8)
 
 
 def chroma_variation(rgb: np.ndarray) -> tuple[float, float]:

@@ -21,8 +21,9 @@ import numpy as np
 from PIL import Image
 
 from harness.data.base import Dataset, Sample
-from harness.data.images import is_grayscale, to_gray
+from harness.data.images import is_grayscale
 from harness.errors import ImageError
+from harness.gray import to_gray
 
 FIELDS = ["id", "file", "gray_file", "width", "height", "size", "split", "is_grayscale", "sha256", "status"]
 JOURNAL = "manifest.partial.jsonl"

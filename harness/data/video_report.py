@@ -29,20 +29,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from harness.data.base import Report, Reporter, Sample
-from harness.data.images import to_gray
 from harness.data.video_decode import VIDEO_SUFFIXES
 from harness.errors import ImageError
+from harness.gray import to_gray
 from harness.metrics import metric_names, summarize
 from harness.metrics import temporal as tm
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,6 @@ class VideoReporter(Reporter):
         return row
 
     def report(self, rows: pd.DataFrame, *, seed: int = 0) -> Report:
-        from harness.visuals import chroma_plot
 
         table = clip_table(rows)
         timed = _column(rows, "seconds_temporal")
@@ -137,7 +139,7 @@ class VideoReporter(Reporter):
         """Side-by-side videos (gray | output | ground truth) of the first `preview_frames` frames of the
         best and the worst clip, colorized again here, a batch at a time (`video_io.side_by_side_clip`)."""
         from harness.data.base import TempFiles
-        from harness.video_io import side_by_side_clip
+        from harness.data.video_encode import side_by_side_clip
 
         files = TempFiles(prefix="harness-video-")
         ranked = rank_clips(clip_table(rows)) if self.preview_frames else []
@@ -242,3 +244,28 @@ def rank_clips(table: pd.DataFrame) -> list[str]:
     scored = table[table["psnr"].notna()].sort_values(["psnr", "clip"], ascending=[False, True], kind="mergesort")
     return scored["clip"].astype(str).tolist()
 
+
+def chroma_plot(rows: pd.DataFrame, clips: Sequence[tuple[str, str]]) -> Figure:
+    """Per-frame colour of each (clip, tag) over time, output against ground truth: mean chroma C*
+    (left) and mean a*, b* (right), from the per-frame columns `lab_chroma`, `lab_a`, `lab_b`
+    and their `_gt` twins of a video run's rows (scored frames only)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 2.8 * max(len(clips), 1) + 0.4))
+    axes = fig.subplots(max(len(clips), 1), 2, squeeze=False)
+    for (clip, tag), (left, right) in zip(clips, axes):
+        ok = rows[(rows["status"].astype(str) == "ok") & (rows["clip"] == clip)].sort_values("frame")
+        left.plot(ok["frame"], ok["lab_chroma"], color="#c44e52", label="output")
+        left.plot(ok["frame"], ok["lab_chroma_gt"], color="black", linestyle="--", label="ground truth")
+        left.set_ylabel("mean chroma C*")
+        left.set_title(f"{tag}: {clip}", fontsize="medium")
+        for channel, color in (("a", "#55a868"), ("b", "#4c72b0")):
+            right.plot(ok["frame"], ok[f"lab_{channel}"], color=color, label=f"output mean {channel}*")
+            right.plot(ok["frame"], ok[f"lab_{channel}_gt"], color=color, linestyle="--",
+                       label=f"truth mean {channel}*")
+        right.set_ylabel("mean a*, b*")
+        for ax in (left, right):
+            ax.set_xlabel("frame")
+            ax.legend(loc="best", fontsize="x-small")
+    fig.tight_layout()
+    return fig

@@ -1,7 +1,8 @@
 """Executors: where a model setting's shards are computed.
 
-The driver (`harness run`) plans the shards, keeps the journal, assembles and logs the
-results; an executor only turns shards into `ShardResult`s. `local` (the default) runs
+The driver (`harness.sweep`) plans the shards, keeps the journal, assembles and logs the
+results; an executor only holds the model: it turns shards into `ShardResult`s and colorizes
+the few images the render stage asks for. `local` (the default) runs
 them in this process with one model; `ray` runs them on Ray workers, one model per
 worker, on one machine or a cluster. Both give identical per-image tables: the executor
 is not part of the run key.
@@ -9,7 +10,7 @@ is not part of the run key.
 
 from __future__ import annotations
 
-from harness.executors.base import Executor, Work
+from harness.executors.base import Executor
 
 
 def make_executor(spec, device: str, address: str | None = None) -> Executor:
@@ -24,4 +25,4 @@ def make_executor(spec, device: str, address: str | None = None) -> Executor:
     return LocalExecutor(device)
 
 
-__all__ = ["Executor", "Work", "make_executor"]
+__all__ = ["Executor", "make_executor"]

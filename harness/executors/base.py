@@ -1,32 +1,12 @@
-"""What every executor implements, and the work it is handed."""
+"""What every executor implements."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
-from harness.data.base import Reporter, Sample
-from harness.metrics import MetricChoice
-from harness.results import Rendered
-from harness.runner import ShardResult
-from harness.shards import Shard
-
-
-@dataclass
-class Work:
-    """What one model setting computes: the model, the metrics and how they run."""
-
-    model: str
-    params: BaseModel
-    metrics: list[MetricChoice]
-    impl: str  # metrics implementation: skimage | torch
-    protocol: str
-    batch_size: int
-    workers: int  # decoding threads
-    reporter: Reporter
+from harness.data.base import Sample
+from harness.pipeline.types import Rendered, Shard, ShardResult, Work
 
 
 class Executor(Protocol):

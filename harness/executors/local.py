@@ -2,40 +2,46 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.data.base import Sample
 from harness.metrics import build_metrics
+from harness.models.base import Colorizer
 from harness.models.registry import get_model_class
-from harness.results import Rendered
-from harness.runner import ShardResult, colorize_safely, process, renderer
-from harness.scoring import Scorer
-from harness.shards import Shard
+from harness.pipeline.process import colorize_safely, process, render_samples
+from harness.pipeline.scoring import PairScorer
+from harness.pipeline.types import Rendered, Shard, ShardResult, Work
 
 
 class LocalExecutor:
-    """Runs shards one after the other on `device`; see `harness.executors`."""
+    """Runs shards one after the other on `device`; see `harness.executors`.
+
+    `model`, when given, is a model the caller built and owns (`harness.sweep.evaluate`): it is
+    used instead of building one from the work's name and parameters, and not closed by `stop`.
+    """
 
     kind = "local"
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, model: Colorizer | None = None):
         self.device = device
-        self.work = self.model = self.scorer = None
+        self.given = model
+        self.work: Work | None = None
+        self.model: Colorizer | None = None
+        self.scorer: PairScorer | None = None
 
-    def start(self, work) -> None:
+    def start(self, work: Work) -> None:
         self.work = work
-        self.model = get_model_class(work.model)(work.params, device=self.device)
-        self.scorer = Scorer(build_metrics(work.metrics, self.device), work.impl, self.device)
+        self.model = self.given or get_model_class(work.model)(work.params, device=self.device)
+        self.scorer = PairScorer(build_metrics(work.metrics, self.device), work.impl, self.device)
 
     def run(self, shards: Sequence[Shard], done: Callable[[Shard, ShardResult], None], bar=None) -> None:
-        w = self.work
         for shard in shards:
-            done(shard, process(shard.samples, self.model, self.scorer, w.reporter, batch_size=w.batch_size,
-                                workers=w.workers, protocol=w.protocol, bar=bar))
+            done(shard, process(shard.samples, self.work, self.model, self.scorer, bar))
 
     def render(self, samples: Sequence[Sample], ids: list[str]) -> list[Rendered]:
-        return renderer(samples, self.work.reporter, self.model)(ids)
+        return render_samples(samples, ids, self.work.reporter, self.model)
 
     def colorize(self, grays: list) -> list:
         return colorize_safely(self.model, grays)
@@ -47,10 +53,14 @@ class LocalExecutor:
         return self.model.describe_run()
 
     def stop(self) -> None:
-        for held in (self.model, self.scorer):
-            if held is not None:
-                held.close()
+        held = [self.scorer] + ([self.model] if self.given is None else [])
+        for item in held:
+            if item is not None:
+                item.close()
         self.work = self.model = self.scorer = None
 
     def close(self) -> None:
+        """End of the sweep: release the model and the networks cached for the next point of a setting."""
         self.stop()
+        if "harness.models.engine" in sys.modules:  # only when a network was ever loaded (torch imported)
+            sys.modules["harness.models.engine"].clear_cache()

@@ -2,7 +2,7 @@
 
 Each worker is a Ray actor that loads the model once (pinned to `gpus_per_worker` GPUs when
 there are GPUs, else to `cpus_per_worker` CPUs) and computes the shards it is handed with
-the same code as the local executor (`runner.process`), so the per-image rows are the
+the same code as the local executor (`harness.pipeline.process`), so the per-image rows are the
 same. The driver hands out shards as workers free up, and only it talks to MLflow and to
 the journal. A worker that dies mid-shard (a lost machine, kill -9, out of memory) is
 replaced and its shard handed out again; a shard is counted once, when its result arrives.
@@ -24,9 +24,7 @@ from typing import Any
 
 from harness.data.base import Sample
 from harness.errors import HarnessError
-from harness.results import Rendered
-from harness.runner import ShardResult
-from harness.shards import Shard
+from harness.pipeline.types import Rendered, Shard, ShardResult
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +42,9 @@ class _Worker:
     def __init__(self, work: dict[str, Any], device: str, threads: int):
         import torch
 
-        from harness.executors.base import Work
         from harness.executors.local import LocalExecutor
         from harness.models.registry import get_model_class
+        from harness.pipeline.types import Work
 
         if device == "cpu":
             torch.set_num_threads(max(1, threads))
@@ -143,9 +141,7 @@ class RayExecutor:
         return actor.remote(self.work, self.device, int(self.cpus))
 
     def start(self, work) -> None:
-        self.work = {"model": work.model, "params": work.params.model_dump(mode="json"), "metrics": work.metrics,
-                     "impl": work.impl, "protocol": work.protocol, "batch_size": work.batch_size,
-                     "workers": work.workers, "reporter": work.reporter}
+        self.work = {**vars(work), "params": work.params.model_dump(mode="json")}
         self.actors = [self._spawn() for _ in range(self.size)]
         try:  # a model that cannot load fails here, with its own message
             self.ray.get([a.pid.remote() for a in self.actors])

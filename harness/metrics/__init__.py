@@ -13,10 +13,19 @@ from harness.metrics import perceptual as _perceptual  # noqa: F401
 from harness.metrics import protocols
 from harness.metrics.constants import MIN_SIDE, PSNR_CAP
 from harness.metrics.image import colorfulness, colorfulness_hs, delta_e, psnr, ssim
-from harness.metrics.registry import (Derived, Metric, MetricChoice, build_metrics, choices, get_metric,
-                                      metric_names, register_metric, score_image)
+from harness.metrics.registry import (
+                                      Derived,
+                                      Metric,
+                                      MetricChoice,
+                                      build_metrics,
+                                      choices,
+                                      get_metric,
+                                      metric_names,
+                                      register_metric,
+)
 from harness.metrics.summary import STATS, ci_columns, higher_is_better, summarize, summarize_run
 
-__all__ = ["MIN_SIDE", "PSNR_CAP", "STATS", "protocols", "Derived", "Metric", "MetricChoice", "build_metrics", "choices", "ci_columns",
+__all__ = ["MIN_SIDE", "PSNR_CAP", "STATS", "protocols", "Derived", "Metric", "MetricChoice", "build_metrics", "choices",
+           "ci_columns",
            "colorfulness", "colorfulness_hs", "delta_e", "get_metric", "higher_is_better", "metric_names", "psnr",
-           "register_metric", "score_image", "ssim", "summarize", "summarize_run"]
+           "register_metric", "ssim", "summarize", "summarize_run"]

@@ -28,11 +28,12 @@ from typing import Any, ClassVar
 from unittest import mock
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from harness.assets.weights import WeightsFile
+from harness.config.params import Strict
 from harness.errors import HarnessError
 from harness.metrics.registry import Metric, register_metric
-from harness.weights import WeightsFile
 
 FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
 INCEPTION = WeightsFile("fid-inception", "pt_inception-2015-12-05-6726825d.pth", (FID_URL,), None, "6726825d",
@@ -52,7 +53,7 @@ def inception(path: Path, device: str):
         if key not in _networks:
             import pytorch_fid.inception as fid
 
-            from harness.models.checkpoint import safe_load, state_dict_of
+            from harness.assets.checkpoint import safe_load, state_dict_of
 
             state = state_dict_of(safe_load(path, strict_globals=True), Path(path))  # a plain state dict
             # pytorch-fid builds its network and downloads the weights in one function: only
@@ -61,7 +62,7 @@ def inception(path: Path, device: str):
                 with mock.patch.object(fid, "load_state_dict_from_url", lambda *a, **k: state):
                     net = fid.InceptionV3([fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
             except RuntimeError as exc:
-                from harness.models.checkpoint import identify
+                from harness.assets.checkpoint import identify
 
                 found = identify(state)
                 like = f" These look like {found}." if found and not found.startswith("Inception") else ""
@@ -129,8 +130,7 @@ def kid_subsets(real: np.ndarray, fake: np.ndarray, *, subsets: int = 100, subse
     return np.asarray(scores)
 
 
-class InceptionOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class InceptionOptions(Strict):
     weights: Path | None = Field(None, description="pytorch-fid's Inception weights file; default: the official "
                                                    "file in the cache.")
 

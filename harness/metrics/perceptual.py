@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from harness.assets.weights import WeightsFile
+from harness.config.params import Strict
 from harness.errors import HarnessError
 from harness.metrics.registry import Metric, register_metric
-from harness.weights import WeightsFile
 
 _TV = "https://download.pytorch.org/models"
 _SOURCE = "the sha256 prefix in torchvision's file name, unverified here"
@@ -50,7 +51,7 @@ def backbone_state(net, state: dict, path: Path) -> dict:
     missing = [k for k in expected if k not in mapped]
     wrong = [k for k in expected if k in mapped and mapped[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        from harness.models.checkpoint import identify
+        from harness.assets.checkpoint import identify
 
         found = identify(state)
         raise HarnessError(f"Weights file '{path}' does not fit the LPIPS backbone: {len(missing)} missing key(s) "
@@ -68,7 +69,7 @@ def lpips_network(net: str, path: Path, device: str):
         if key not in _networks:
             import lpips
 
-            from harness.models.checkpoint import safe_load, state_dict_of
+            from harness.assets.checkpoint import safe_load, state_dict_of
 
             state = state_dict_of(safe_load(path, strict_globals=True), Path(path))  # torchvision's: plain
             with warnings.catch_warnings():  # torchvision's notice about `pretrained=False`
@@ -80,8 +81,7 @@ def lpips_network(net: str, path: Path, device: str):
         return _networks[key]
 
 
-class LpipsOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LpipsOptions(Strict):
     net: Literal["alex", "vgg"] = Field("alex", description="Backbone: AlexNet (the usual LPIPS) or VGG16.")
     weights: Path | None = Field(None, description="The backbone's weights file (torchvision's); default: the "
                                                    "official file in the cache.")

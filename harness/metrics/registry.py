@@ -39,20 +39,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from harness import weights as official
+from harness.assets import weights as official
+from harness.assets.weights import WeightsFile
+from harness.config.params import NoParams
+from harness.config.plugins import load_plugins
 from harness.errors import HarnessError, unknown_name
-from harness.plugins import load_plugins
-from harness.weights import WeightsFile
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-
-
-class NoParams(BaseModel):
-    """Options of a metric that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -99,13 +94,8 @@ class Metric:
         """Make sure the metric can run: its weights file (named by a `weights` option, else the
         official one, fetched where allowed and verified) and that the file loads into the metric's
         network (`check_weights`), or None for a metric without one. A HarnessError says why not."""
-        chosen = getattr(params, "weights", None)
-        item = cls.official_weights(params)
-        if chosen is not None:
-            path = official.explicit(chosen, f"metric {cls.name}", item)
-        elif item is not None:
-            path = official.ensure(item)
-        else:
+        path = official.resolve(getattr(params, "weights", None), cls.official_weights(params), f"metric {cls.name}")
+        if path is None:
             return None
         stat = path.stat()
         checked = (cls, str(path.resolve()), stat.st_size, stat.st_mtime_ns, params.model_dump_json())
@@ -273,18 +263,3 @@ def choices(metrics: Sequence[str | MetricChoice]) -> list[MetricChoice]:
 def build_metrics(metrics: Sequence[str | MetricChoice], device: str = "cpu") -> list[Metric]:
     """Instances, ready to score on `device`, of the chosen metrics."""
     return [c.metric(c.params, device) for c in choices(metrics)]
-
-
-def score_image(gt: np.ndarray, out: np.ndarray, metrics: Sequence[str | MetricChoice]) -> dict[str, float]:
-    """One row of the per-image table with the per-image (CPU) forms: `{column: value}`.
-
-    Dataset metrics are skipped (they have no per-image value). Unknown names raise before
-    anything is computed; mismatched shapes raise ValueError.
-    """
-    built = [m for m in build_metrics(metrics) if m.kind == "image"]
-    if gt.shape != out.shape or gt.ndim != 3 or gt.shape[-1] != 3:
-        raise ValueError(f"expected two H x W x 3 images of the same size, got {gt.shape} and {out.shape}")
-    row: dict[str, float] = {}
-    for metric in built:
-        row.update(metric.score(gt, out))
-    return row

@@ -227,7 +227,7 @@ def warp_error(first: np.ndarray, second: np.ndarray, flow: np.ndarray, valid: n
 
 def clip_warp_error(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
     """Warp error of a whole clip (`frames`), the flow taken from its ground truth (`truth`)."""
-    from harness.data.images import to_gray
+    from harness.gray import to_gray
 
     errors = []
     for t in range(len(frames) - 1):

@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, create_model
 
-from harness import weights as official
+from harness.assets import weights as official
+from harness.config.params import NoParams
 from harness.errors import HarnessError
 from harness.models.variants import Variant
-
-
-class NoParams(BaseModel):
-    """Parameters of a model that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 def with_defaults(params: type[BaseModel], defaults: dict, name: str) -> type[BaseModel]:
@@ -75,11 +70,8 @@ class Colorizer(ABC):
         file is fetched where allowed and verified. Raises `HarnessError` with what to do
         when the model cannot run. A model without weights returns None.
         """
-        chosen = getattr(params, "weights", None)
         item = cls.variant.official_weights(params) if cls.variant is not None else None
-        if chosen is not None:
-            return official.explicit(chosen, f"model {cls.name}", item)
-        return official.ensure(item) if item is not None else None
+        return official.resolve(getattr(params, "weights", None), item, f"model {cls.name}")
 
     @classmethod
     def write_random_weights(cls, path: Path, params: BaseModel | None = None, seed: int = 0) -> Path:
@@ -87,12 +79,6 @@ class Colorizer(ABC):
         in its official file format, to `path`: for tests and speed benchmarks where the official file
         is not available, never for results."""
         raise HarnessError(f"Model {cls.name} has no random-weights writer.")
-
-    @classmethod
-    def upstream(cls, weights: Path, params: BaseModel, device: str) -> Callable[[np.ndarray], np.ndarray]:
-        """The upstream reference's one-image pipeline on the same weights and settings, for
-        `harness bench --vs-upstream`: gray H x W uint8 in, RGB H x W x 3 uint8 out."""
-        raise HarnessError(f"No upstream reference is wired up for {cls.name}.")
 
     @classmethod
     def network(cls, params: BaseModel):

@@ -14,12 +14,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from harness.errors import HarnessError, did_you_mean, unknown_name
+from harness.config.params import ParamError, validate_params
+from harness.config.plugins import load_plugins
+from harness.errors import HarnessError, unknown_name
 from harness.models.base import Colorizer
 from harness.models.variants import VARIANTS
-from harness.plugins import load_plugins
 
 _REGISTRY: dict[str, type[Colorizer]] = {}  # family or plugin name -> class
 _BOUND: dict[str, type[Colorizer]] = {}  # variant name -> per-variant class
@@ -65,19 +66,12 @@ def get_model_class(name: str) -> type[Colorizer]:
 
 def parse_params(name: str, values: dict[str, Any] | None = None, *, where: str = "parameter") -> BaseModel:
     """`values` validated as model `name`'s parameters; an error names the key, with a suggestion."""
-    cls = get_model_class(name)
-    fields = cls.Params.model_fields
-    for key in values or {}:
-        if key not in fields:
-            raise HarnessError(f"Unknown {where} '{key}' for model '{name}'.{did_you_mean(key, fields)}",
-                               hint=f"Parameters of '{name}': {', '.join(fields) or 'none'}.")
     try:
-        return cls.Params.model_validate(values or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(k) for k in err["loc"]) or "parameters"
-        raise HarnessError(f"Invalid {where} '{key}' for model '{name}': {err['msg']} (got {err.get('input')!r}).",
-                           hint=f"Parameters of '{name}': {', '.join(fields) or 'none'}.") from None
+        return validate_params(get_model_class(name).Params, values, owner=f"model '{name}'", what=where)
+    except ParamError as exc:
+        message = (exc.message[0].upper() + exc.message[1:] if exc.message.startswith("unknown ")
+                   else f"Invalid {where} '{exc.key or 'parameters'}' for model '{name}': {exc.message}")
+        raise HarnessError(message, hint=exc.hint) from None
 
 
 def build_model(name: str, params: dict[str, Any] | None = None, device: str = "cpu") -> Colorizer:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harness.weights import WeightsFile
+from harness.assets.weights import WeightsFile
 
 _DEOLDIFY_HF = "https://huggingface.co/spensercai/DeOldify/resolve/main"
 _ZHANG_S3 = "https://colorizers.s3.us-east-2.amazonaws.com"

@@ -23,7 +23,10 @@ def pair():
 
 def test_metrics_reference_cpu(benchmark, pair):
     gt, out = pair
-    row = benchmark(metrics.score_image, gt, out, ["psnr", "ssim", "colorfulness", "delta_e"])
+    from harness.pipeline.scoring import PairScorer
+
+    scorer = PairScorer(metrics.build_metrics(["psnr", "ssim", "colorfulness", "delta_e"]), "skimage", "cpu")
+    (row,) = benchmark(scorer.score, [(gt, out)])
     assert 20 < row["psnr"] < 40
 
 
@@ -53,7 +56,7 @@ def test_engine_artistic_rf8(benchmark, exact):
 def test_pipeline_grayscale_on_samples(benchmark):
     from harness.data import samples
     from harness.models.registry import build_model
-    from harness.runner import evaluate
+    from harness.sweep.evaluate import evaluate
 
     ds = samples.build()
     result = benchmark.pedantic(evaluate, args=(ds, build_model("grayscale"), ["psnr", "ssim"]), rounds=1,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.config.schema import CocoData, CocoSplit
 from harness.data import coco
 from harness.errors import HarnessError, ImageError
-from harness.spec import CocoData, CocoSplit
 from tests.conftest import COCO_SAMPLE, small_photos
 
 H, W = 40, 60
@@ -143,7 +143,7 @@ def test_masks_polygon_rle_and_crowd(coco_dir):
 def test_reporter_adds_supercategories_region_scores_and_breakdown(coco_dir):
     """The runner knows nothing of COCO: the source's reporter supplies all of it."""
     from harness.models.registry import build_model
-    from harness.runner import evaluate
+    from harness.sweep.evaluate import evaluate
 
     ds = coco.build(spec(coco_dir), "all")
     result = evaluate(ds, build_model("grayscale"), ["psnr", "delta_e", "colorfulness"])

@@ -48,7 +48,7 @@ def coco_server(http_server, monkeypatch):
                                                            hashlib.md5(val).hexdigest()))
     monkeypatch.setitem(cd.ARCHIVES, "annotations", cd.Archive("/annotations/annotations_trainval2017.zip",
                                                                len(annotations), hashlib.md5(annotations).hexdigest()))
-    monkeypatch.setattr("harness.download.RETRY_BACKOFF", 0, raising=False)
+    monkeypatch.setattr("harness.assets.download.RETRY_BACKOFF", 0, raising=False)
     return http_server, images
 
 

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from harness import metrics
-from harness.data.coco_report import by_category, category_metrics, region_scores
-from harness.visuals import category_plot
+from harness.data.coco_report import by_category, category_metrics, category_plot, region_scores
 
 
 def test_region_scores_are_the_metrics_on_masked_pixels():

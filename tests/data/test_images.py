@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.data.images import chroma_variation, decode_rgb, from_array, is_grayscale, to_gray
+from harness.data.images import chroma_variation, decode_rgb, from_array, is_grayscale
 from harness.errors import ImageError
+from harness.gray import to_gray
 from tests.conftest import COCO_SAMPLE, small_photos
 
 

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from harness.data import folder, samples
-from harness.data.images import decode_rgb, to_gray
+from harness.data.images import decode_rgb
 from harness.data.prepare import JOURNAL, prepare
+from harness.gray import to_gray
 
 
 def manifest(out):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.config.schema import FolderData, SamplesData
 from harness.data import build_dataset, folder, samples
 from harness.data.base import select
 from harness.data.images import is_grayscale
 from harness.errors import HarnessError, ImageError
-from harness.spec import FolderData, SamplesData
 
 
 def test_samples_are_bundled_colour_photos_plus_camera():

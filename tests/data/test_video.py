@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import runner
+from harness.config.params import NoParams
+from harness.config.schema import VideoData
 from harness.data import build_dataset
 from harness.data.base import select
 from harness.errors import HarnessError
 from harness.models.baselines import GrayscaleBaseline
-from harness.models.base import NoParams
-from harness.spec import VideoData
+from harness.sweep.evaluate import evaluate
 from tests.conftest import decoded, hue_frames, pan_frames, write_clip, write_frame_folder, zoom_frames
 
 
@@ -141,7 +141,7 @@ def _write_bad_clips(root: Path) -> None:
 def test_bad_clips_are_failed_rows_and_the_run_goes_on(tmp_path):
     _write_bad_clips(tmp_path)
     ds = video_dataset(tmp_path)
-    result = runner.evaluate(ds, GrayscaleBaseline(NoParams()), ["psnr"], batch_size=4, workers=2)
+    result = evaluate(ds, GrayscaleBaseline(NoParams()), ["psnr"], batch_size=4, workers=2)
     rows = result.rows
     by_clip = {clip: group for clip, group in rows.groupby("clip")}
     assert (by_clip["good.mp4"]["status"] == "ok").all() and len(by_clip["good.mp4"]) == 6
@@ -167,7 +167,7 @@ def test_bad_clips_are_failed_rows_and_the_run_goes_on(tmp_path):
 
 def test_a_one_frame_clip_has_no_temporal_scores(clips):
     ds = video_dataset(clips / "one.mov")
-    result = runner.evaluate(ds, GrayscaleBaseline(NoParams()), ["psnr"], batch_size=2)
+    result = evaluate(ds, GrayscaleBaseline(NoParams()), ["psnr"], batch_size=2)
     table = result.tables["per_clip.csv"]
     assert table["frames_scored"].tolist() == [1]
     assert table[["cdc", "warp_error", "flicker", "cdc_gt"]].isna().all(axis=None)

@@ -20,8 +20,9 @@ def gop_clip(tmp_path_factory):
 
 def _keyframe_clip(path):
     """30 frames of a pan with a keyframe every 5: seeking back lands on a keyframe, not the start."""
-    import av
     from fractions import Fraction
+
+    import av
 
     frames = pan_frames(30, step=2)
     with av.open(str(path), "w") as out:
@@ -102,8 +103,8 @@ def test_a_reader_travels_to_another_process_without_its_decoder(gop_clip):
     reader.frame(3)  # an open decoder, a lock, a buffer: none of them is pickled
     copy = pickle.loads(pickle.dumps(reader))
     assert np.array_equal(copy.frame(7), decoded(gop_clip)[7])
+    from harness.config.schema import VideoData
     from harness.data import build_dataset
-    from harness.spec import VideoData
 
     sample = build_dataset(VideoData(source="video", path=gop_clip)).samples[12]
     assert np.array_equal(cloudpickle.loads(cloudpickle.dumps(sample)).load(), decoded(gop_clip)[12])

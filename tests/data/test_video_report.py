@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 import tests.fake_models  # noqa: F401  (registers fake-tint)
-from harness import runner
+from harness.config.params import NoParams
+from harness.config.schema import VideoData
 from harness.data import build_dataset
-from harness.data.images import to_gray
 from harness.data.video_report import FRAME_COLUMNS, clip_table
+from harness.gray import to_gray
 from harness.metrics import temporal as tm
-from harness.models.base import NoParams
 from harness.models.baselines import GrayscaleBaseline
 from harness.models.registry import build_model
-from harness.spec import VideoData
+from harness.sweep import evaluate as runner
 from tests.conftest import decoded, hue_frames, pan_frames, write_clip, write_frame_folder, zoom_frames
 
 METRICS = ["psnr", "ssim"]

@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 from harness.metrics import MetricChoice
 from harness.metrics.fid import frechet_distance, kid_subsets, trace_sqrt_product
 from harness.models.registry import build_model
-from harness.runner import evaluate
+from harness.sweep.evaluate import evaluate
 from tests.conftest import COCO_SAMPLE, small_photos
 
 pytest.importorskip("pytorch_fid", reason="pytorch-fid is a dependency of the harness")
@@ -39,9 +39,10 @@ def photos_dir(tmp_path_factory):
 
 def reference_fid(inception_file, gt_files, out_files):
     """pytorch-fid end to end: its network, its image loading, its activations and its distance."""
+    from unittest import mock
+
     import pytorch_fid.inception as fid
     from pytorch_fid.fid_score import calculate_frechet_distance, get_activations
-    from unittest import mock
 
     state = torch.load(inception_file, weights_only=True)
     with mock.patch.object(fid, "load_state_dict_from_url", lambda *a, **k: state):
@@ -59,7 +60,8 @@ def test_fid_equals_pytorch_fid_end_to_end(inception_file, photos_dir, tmp_path)
     result = evaluate(ds, model, ["psnr", metric], batch_size=4)
     ok = result.rows[result.rows.status == "ok"]
     assert len(ok) >= 10
-    from harness.data.images import decode_rgb, to_gray
+    from harness.data.images import decode_rgb
+    from harness.gray import to_gray
 
     gt_files, out_files = [], []
     for i, path in enumerate(ok["path"]):

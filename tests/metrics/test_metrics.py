@@ -204,31 +204,34 @@ def test_delta_e_by_hand_and_zero_for_identical():
     assert metrics.delta_e(black, half) == pytest.approx(50.0, abs=1e-3)  # mean over pixels
 
 
-# ----- score_image --------------------------------------------------------------------------
-def test_score_image_columns_and_values():
+# ----- a row of the per-image table (the pipeline's scorer) ----------------------------------
+def pair_scorer(names):
+    from harness.pipeline.scoring import PairScorer
+
+    return PairScorer(metrics.build_metrics(names), "skimage", "cpu")
+
+
+def test_a_row_holds_each_metrics_columns_and_values():
     gt = skimage.data.astronaut()[:64, :64]
     out = np.ascontiguousarray(gt[..., ::-1])
-    row = metrics.score_image(gt, out, ["psnr", "colorfulness"])
+    (row,) = pair_scorer(["psnr", "colorfulness"]).score([(gt, out)])
     assert list(row) == ["psnr", "colorfulness", "colorfulness_gt"]
     assert row["psnr"] == metrics.psnr(gt, out)
     assert row["colorfulness"] == metrics.colorfulness(out)
     assert row["colorfulness_gt"] == metrics.colorfulness(gt)
-    row = metrics.score_image(gt, out, ["ssim", "delta_e"])
+    (row,) = pair_scorer(["ssim", "delta_e"]).score([(gt, out)])
     assert row == {"ssim": metrics.ssim(gt, out), "delta_e": metrics.delta_e(gt, out)}
-    assert metrics.score_image(gt, out, []) == {}
-    full = metrics.score_image(gt, gt, PIXEL_METRICS)
+    (full,) = pair_scorer(PIXEL_METRICS).score([(gt, gt)])
     assert full["psnr"] == metrics.PSNR_CAP and full["delta_e"] == 0.0
     assert full["colorfulness"] == full["colorfulness_gt"]
 
 
-def test_score_image_rejects_bad_input():
+def test_a_pair_that_cannot_be_scored_fails_alone_and_unknown_names_fail_first():
     gt = skimage.data.astronaut()[:32, :32]
     with pytest.raises(HarnessError, match="Unknown metric 'psnrr'"):
-        metrics.score_image(gt, gt, ["psnr", "psnrr"])
-    with pytest.raises(ValueError, match="same size"):
-        metrics.score_image(gt, gt[:, :16], ["psnr"])
-    with pytest.raises(ValueError):
-        metrics.score_image(gt[..., 0], gt[..., 0], ["psnr"])
+        metrics.build_metrics(["psnr", "psnrr"])
+    rows = pair_scorer(["psnr"]).score([(gt, gt[:, :16]), (gt, gt)])
+    assert isinstance(rows[0], ValueError) and rows[1] == {"psnr": metrics.PSNR_CAP}
 
 
 # ----- summarize ----------------------------------------------------------------------------
@@ -392,7 +395,7 @@ def test_a_new_metric_is_one_decorated_function(monkeypatch):
     info = metrics.get_metric("mean_abs_error")
     assert info.description == "Mean absolute difference over pixels and channels."
     gt = solid((10, 10, 10))
-    assert metrics.score_image(gt, solid((13, 13, 13)), ["mean_abs_error"]) == {"mean_abs_error": 3.0}
+    assert pair_scorer(["mean_abs_error"]).score([(gt, solid((13, 13, 13)))]) == [{"mean_abs_error": 3.0}]
     assert metrics.higher_is_better("mean_abs_error_p95") is False
     assert not info.has_device_form()  # no batched form given: scored on the CPU on its own
     with pytest.raises(ValueError, match="already registered"):

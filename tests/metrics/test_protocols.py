@@ -11,7 +11,7 @@ import tests.fake_models  # noqa: F401
 from harness.data import folder
 from harness.metrics import protocols
 from harness.models.registry import build_model
-from harness.runner import evaluate
+from harness.sweep.evaluate import evaluate
 
 
 def test_resize256_psnr_equals_scikit_image_on_images_resized_the_same_way(photo_dir):
@@ -19,7 +19,8 @@ def test_resize256_psnr_equals_scikit_image_on_images_resized_the_same_way(photo
     model = build_model("fake-tint", {"strength": 0.3})
     native = evaluate(ds, model, ["psnr", "ssim"]).rows.set_index("image_id")
     paper = evaluate(ds, model, ["psnr", "ssim"], protocol="resize256").rows.set_index("image_id")
-    from harness.data.images import decode_rgb, to_gray
+    from harness.data.images import decode_rgb
+    from harness.gray import to_gray
 
     for image_id in native.index[native.status == "ok"]:
         gt = decode_rgb(native.loc[image_id, "path"])

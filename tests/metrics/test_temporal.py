@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.data.images import to_gray
+from harness.gray import to_gray
 from harness.metrics import higher_is_better
 from harness.metrics import temporal as tm
 from tests.conftest import hue_frames, pan_frames, zoom_frames

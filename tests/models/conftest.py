@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 #: lines reported at the end of the run (parity maxima, precision differences)
@@ -15,6 +16,16 @@ LAYOUT_FILE = Path(__file__).parent / "data" / "deoldify_layout.json"
 #: the same for the peers: 'eccv16' and 'siggraph17'; 'tiny' and 'large'
 ZHANG_LAYOUT_FILE = Path(__file__).parent / "data" / "zhang_layout.json"
 DDCOLOR_LAYOUT_FILE = Path(__file__).parent / "data" / "ddcolor_layout.json"
+
+
+def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A gray photo crop resized to h x w; different seeds give different crops (and so different images)."""
+    import skimage.data
+    from PIL import Image
+
+    photo = np.asarray(Image.fromarray(skimage.data.coffee()).convert("L"))
+    top, left = (seed * 37) % (photo.shape[0] - 200), (seed * 53) % (photo.shape[1] - 200)
+    return np.asarray(Image.fromarray(photo[top:top + 200, left:left + 200]).resize((w, h)))
 
 
 def layout_of(state_dict) -> dict[str, list]:
@@ -63,3 +74,20 @@ def artistic_checkpoint(tmp_path_factory):
     from harness.models.deoldify.unet import ARTISTIC, build
 
     return save_fastai(randomize_(build(ARTISTIC), seed=1), tmp_path_factory.mktemp("ck") / "artistic.pth")
+
+
+@pytest.fixture(scope="session")
+def eccv16_checkpoint(tmp_path_factory):
+    """Random, calibrated ECCV16 weights in the official format (what `harness bench` uses)."""
+    from harness.models.registry import get_model_class
+
+    return get_model_class("zhang-eccv16").write_random_weights(tmp_path_factory.mktemp("zhang") / "eccv16.pth")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Random DDColor-tiny weights in the official format (a raw state dict)."""
+    from harness.models.registry import get_model_class
+
+    cls = get_model_class("ddcolor")
+    return cls.write_random_weights(tmp_path_factory.mktemp("ddcolor") / "tiny.bin", cls.Params(size="tiny"), seed=1)

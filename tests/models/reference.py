@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.models import reference
+from harness.tools.upstream import reference
 
 
 def require(package: str):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -12,6 +9,7 @@ import torch
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.models.registry import build_model, get_model_class, parse_params
+from tests.models.conftest import gray
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -24,28 +22,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from harness.models.ddcolor import engine
-
-    cls = get_model_class("ddcolor")
-    path = cls.write_random_weights(tmp_path_factory.mktemp("ddcolor") / "tiny.bin", cls.Params(size="tiny"), seed=1)
-    yield path
-    engine.clear_cache()
-
-
 def tiny(checkpoint, **params):
     return build_model("ddcolor", {"size": "tiny", "input_size": 64, "weights": str(checkpoint), **params}, "cpu")
-
-
-def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A gray photo crop resized to h x w; different seeds give different crops."""
-    import skimage.data
-    from PIL import Image
-
-    photo = np.asarray(Image.fromarray(skimage.data.coffee()).convert("L"))
-    top, left = (seed * 37) % (photo.shape[0] - 200), (seed * 53) % (photo.shape[1] - 200)
-    return np.asarray(Image.fromarray(photo[top:top + 200, left:left + 200]).resize((w, h)))
 
 
 # --- parameters -------------------------------------------------------------------------------
@@ -83,7 +61,7 @@ def test_input_size_accepted(good):
 
 
 def test_input_size_and_size_are_sweep_axes(write_spec):
-    from harness.spec import load_spec
+    from harness.sweep.points import load_spec
 
     text = ("name: t\ndataset:\n  source: samples\nmodels:\n  - name: ddcolor\n    size: [tiny, large]\n"
             "    input_size: [256, 512]\n")
@@ -100,49 +78,8 @@ def test_unknown_parameter_is_named():
 
 # --- architecture and loading ------------------------------------------------------------------
 
-DDCOLOR_ABOUT = ("Parameter and buffer names, shapes and dtypes of upstream DDColor (piddnad/DDColor: "
-                 "DDColor(encoder_name='convnext-t' | 'convnext-l', num_queries=100, num_scales=3, "
-                 "dec_layers=9), as build_ddcolor_model makes it), in state-dict order, as the reference folder lists "
-                 "them (keys_ddcolor_tiny.txt, keys_ddcolor_large.txt); held to those listings by tests/models/"
-                 "test_ddcolor.py::test_layout_file_is_the_references (HARNESS_WRITE_LAYOUT=1 rewrites it from them).")
-
-
-@pytest.mark.parametrize("size", ["tiny", "large"])
-def test_layout_file_is_the_references(size):
-    from harness.models import reference
-    from tests.models.conftest import DDCOLOR_LAYOUT_FILE, reference_layout, write_layout
-
-    listing = reference.reference_dir() / f"keys_ddcolor_{size}.txt"
-    if not listing.is_file():
-        pytest.skip(f"{listing} not found (the reference folder holds upstream's state-dict listings)")
-    listed = reference_layout(listing)
-    if os.environ.get("HARNESS_WRITE_LAYOUT") == "1":
-        write_layout(size, listed, DDCOLOR_LAYOUT_FILE, DDCOLOR_ABOUT)
-    committed = json.loads(DDCOLOR_LAYOUT_FILE.read_text())[size]
-    assert committed == listed and list(committed) == list(listed)
-
-
-@pytest.mark.parametrize("size", ["tiny", "large"])
-def test_layout_is_upstreams(size):
-    """Every name, shape and dtype, in order, equals upstream's (the committed listing, so this runs everywhere;
-    the listing itself is checked against the reference folder above)."""
-    from harness.models.ddcolor.network import build
-    from tests.models.conftest import DDCOLOR_LAYOUT_FILE, layout_of
-
-    expected = json.loads(DDCOLOR_LAYOUT_FILE.read_text())[size]
-    with torch.device("meta"):
-        net = build(size)
-    state = net.state_dict()
-    actual = layout_of(state)
-    assert sorted(set(expected) - set(actual)) == [] and sorted(set(actual) - set(expected)) == []
-    assert actual == expected
-    assert list(actual) == list(expected)  # same order too: saved files read like upstream's
-    assert len(state) == {"tiny": 440, "large": 602}[size]
-    assert sum(p.numel() for p in net.parameters()) == {"tiny": 55_006_640, "large": 227_869_328}[size]
-
-
 def test_random_weights_are_an_official_style_raw_state_dict(tiny_checkpoint):
-    from harness.models.checkpoint import safe_load
+    from harness.assets.checkpoint import safe_load
 
     state = safe_load(tiny_checkpoint)
     assert type(state).__name__ == "OrderedDict" and all(isinstance(v, torch.Tensor) for v in state.values())
@@ -155,7 +92,7 @@ def test_random_weights_are_an_official_style_raw_state_dict(tiny_checkpoint):
 
 
 def _variant_file(tmp_path, tiny_checkpoint, edit) -> str:
-    from harness.models.checkpoint import safe_load
+    from harness.assets.checkpoint import safe_load
 
     state = safe_load(tiny_checkpoint)
     edit(state)
@@ -179,7 +116,7 @@ def test_strict_loading_names_the_key(tmp_path, tiny_checkpoint, edit, named):
 
 def test_basicsr_params_wrapper_loads(tmp_path, tiny_checkpoint):
     """Training checkpoints (and ModelScope's pytorch_model.pt) nest the state dict under 'params'."""
-    from harness.models.checkpoint import safe_load
+    from harness.assets.checkpoint import safe_load
 
     path = tmp_path / "net_g.pth"
     torch.save({"params": safe_load(tiny_checkpoint)}, path)
@@ -188,7 +125,7 @@ def test_basicsr_params_wrapper_loads(tmp_path, tiny_checkpoint):
 
 
 def test_a_tiny_checkpoint_given_to_large_says_so(tiny_checkpoint):
-    from harness.models.checkpoint import load_into
+    from harness.assets.checkpoint import load_into
     from harness.models.ddcolor.checkpoint import likely_cause
     from harness.models.ddcolor.network import build
 
@@ -265,42 +202,6 @@ def test_the_batch_is_one_forward_pass(tiny_checkpoint, monkeypatch):
     model.colorize([gray(30 + i, 40, i) for i in range(5)])
     assert seen == [(5, 3, 64, 64)]
     assert model.describe_run()["forward_batch"] == "5"
-
-
-def test_out_of_memory_halves_the_batch_and_keeps_the_order(tiny_checkpoint, monkeypatch):
-    from harness.models.ddcolor import engine
-
-    grays = [gray(20 + i, 30, i) for i in range(7)]  # distinct images and sizes: a misordered chunk shows
-    expected = [tiny(tiny_checkpoint).colorize([g])[0] for g in grays]
-    sizes = []
-    real = engine.Engine.forward
-
-    def fake_forward(self, x):
-        sizes.append(len(x))
-        if len(x) > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(self, x)
-
-    monkeypatch.setattr(engine.Engine, "forward", fake_forward)
-    model = tiny(tiny_checkpoint)
-    outs = model.colorize(grays)
-    assert sizes[:3] == [7, 4, 2] and max(sizes[3:]) <= 2 and sum(sizes[2:]) == 7
-    assert [o.shape[:2] for o in outs] == [g.shape for g in grays]
-    for out, ref in zip(outs, expected):
-        assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1  # same image, other batch composition
-    assert model.describe_run() == {"forward_batch": "2", "batching": "the runner's batch per forward pass, "
-                                                                      "lowered to 2 after out-of-memory"}
-
-
-def test_out_of_memory_at_batch_one_is_an_error_not_gray(tiny_checkpoint, monkeypatch):
-    from harness.models.ddcolor import engine
-
-    def always(self, x):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-
-    monkeypatch.setattr(engine.Engine, "forward", always)
-    with pytest.raises(HarnessError, match="Out of GPU memory at batch size 1, input_size 64"):
-        tiny(tiny_checkpoint).colorize([gray(20, 30)])
 
 
 def test_fp16_on_cpu_is_a_clear_error(tiny_checkpoint):

@@ -21,6 +21,7 @@ import torch
 
 from harness.cli import main
 from harness.models.registry import build_model, get_model_class
+from harness.tools.upstream import one_image
 from tests.conftest import COCO_SAMPLE
 from tests.models.conftest import REPORT
 from tests.models.reference import require
@@ -50,7 +51,7 @@ class Pair:
 
 @pytest.fixture(scope="module", params=list(SIZES))
 def pair(request, tmp_path_factory) -> Pair:
-    from harness.models.checkpoint import safe_load
+    from harness.assets.checkpoint import safe_load
     from harness.models.ddcolor import engine
 
     ref = require("ddcolor")
@@ -125,7 +126,8 @@ def test_raw_outputs_match(pair, record_property):
 def test_end_to_end_images_match(pair, tmp_path, record_property):
     from PIL import Image
 
-    from harness.data.images import decode_rgb, to_gray
+    from harness.data.images import decode_rgb
+    from harness.gray import to_gray
 
     ref = require("ddcolor")
     images = COCO_SAMPLE / "images"
@@ -160,14 +162,14 @@ def test_end_to_end_images_match(pair, tmp_path, record_property):
 
 @pytest.mark.parametrize("pair", ["tiny"], indirect=True)  # one size suffices: the hook does not depend on it
 def test_upstream_hook_is_upstreams_pipeline(pair):
-    """`harness bench --vs-upstream` times `DDColor.upstream`: upstream's pipeline on the same file, RGB out."""
+    """`harness bench --vs-upstream` times `harness.tools.upstream.one_image`: upstream's pipeline on the same file, RGB out."""
     import skimage.data
     from PIL import Image
 
     ref = require("ddcolor")
     cls = get_model_class("ddcolor")
     params = cls.Params(size=pair.size, input_size=pair.input_size, weights=pair.checkpoint)
-    hook = cls.upstream(pair.checkpoint, params, "cpu")
+    hook = one_image(cls, pair.checkpoint, params, "cpu")
     gray = np.ascontiguousarray(np.asarray(Image.fromarray(skimage.data.chelsea()).convert("L"))[::2, ::2])
     direct = ref.ColorizationPipeline(pair.upstream, input_size=pair.input_size).process(
         np.repeat(gray[..., None], 3, axis=2))[:, :, ::-1]
@@ -178,8 +180,8 @@ def test_upstream_hook_is_upstreams_pipeline(pair):
 def test_upstream_accepts_a_damaged_file_the_harness_refuses(pair, tmp_path):
     """Upstream loads with strict=False: a checkpoint missing a tensor loads silently (keeping random
     init there); the harness names the key instead."""
+    from harness.assets.checkpoint import safe_load
     from harness.errors import HarnessError
-    from harness.models.checkpoint import safe_load
 
     ref = require("ddcolor")
     state = safe_load(pair.checkpoint)

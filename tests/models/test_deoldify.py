@@ -13,16 +13,7 @@ from harness.models.deoldify import engine
 from harness.models.deoldify.checkpoint import load_into, safe_load, save_fastai
 from harness.models.deoldify.unet import ARTISTIC, STABLE, build
 from harness.models.registry import build_model, get_model_class
-
-
-def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A gray photo crop of h x w; `seed` picks which crop, so different seeds give different images."""
-    import skimage.data
-    from PIL import Image
-
-    photo = np.asarray(Image.fromarray(skimage.data.coffee()).convert("L"))
-    top, left = (seed * 37) % (photo.shape[0] - 200), (seed * 53) % (photo.shape[1] - 200)
-    return np.asarray(Image.fromarray(photo[top:top + 200, left:left + 200]).resize((w, h)))
+from tests.models.conftest import gray
 
 
 def test_checkpoint_roundtrip_strict_in_both_torch_formats(artistic_checkpoint, tmp_path):
@@ -34,19 +25,6 @@ def test_checkpoint_roundtrip_strict_in_both_torch_formats(artistic_checkpoint, 
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(fresh(x), again(x))
-
-
-@pytest.mark.parametrize("arch", [ARTISTIC, STABLE], ids=["artistic", "stable"])
-def test_layout_is_upstreams(arch):
-    """Every name, shape and dtype equals upstream's (the file is checked against upstream by the parity tests)."""
-    import json
-
-    from tests.models.conftest import LAYOUT_FILE, layout_of
-
-    expected = json.loads(LAYOUT_FILE.read_text())[arch.name]
-    actual = layout_of(build(arch).state_dict())
-    assert sorted(set(expected) - set(actual)) == [] and sorted(set(actual) - set(expected)) == []
-    assert actual == expected
 
 
 def test_stable_strict_roundtrip_in_memory():
@@ -180,35 +158,6 @@ def test_missing_weights_path_and_offline_cache(tmp_path, monkeypatch):
     assert "harness weights fetch deoldify-stable" in msg
 
 
-def test_out_of_memory_halves_the_batch_and_keeps_the_order(artistic_checkpoint, monkeypatch):
-    params = {"weights": str(artistic_checkpoint), "render_factor": 2}
-    model = build_model("deoldify-artistic", params, "cpu")
-    eng = model._engine
-    assert eng.batch_cap is None  # the whole batch in one forward pass, as on a GPU
-    grays = [gray(20 + i, 30, i) for i in range(7)]  # distinct images (and sizes): a misordered chunk shows
-    assert len({g.tobytes() for g in grays}) == 7
-    one_by_one = [build_model("deoldify-artistic", {**params, "exact": True}, "cpu").colorize([g])[0] for g in grays]
-    sizes = []
-    real = engine.Engine.forward
-
-    def fake_forward(self, x):
-        sizes.append(len(x))
-        if len(x) > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(self, x)
-
-    monkeypatch.setattr(engine.Engine, "forward", fake_forward)
-    outs = eng.colorize(grays)
-    assert len(outs) == 7 and eng.batch_cap == 2 and eng.halved
-    assert sizes[:3] == [7, 4, 2] and max(sizes[3:]) <= 2
-    assert [o.shape[:2] for o in outs] == [g.shape for g in grays]
-    for i, (out, ref) in enumerate(zip(outs, one_by_one)):  # each output belongs to its own input
-        diffs = [np.abs(out.astype(int) - r.astype(int)).mean() if r.shape == out.shape else 1e9 for r in one_by_one]
-        assert int(np.argmin(diffs)) == i and diffs[i] < 1.0
-    assert model.describe_run() == {"forward_batch": "2", "batching": "the runner's batch per forward pass, "
-                                                                      "lowered to 2 after out-of-memory"}
-
-
 def test_default_runs_the_whole_batch_in_one_channels_last_pass(artistic_checkpoint, monkeypatch):
     model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 2}, "cpu")
     seen = []
@@ -253,17 +202,6 @@ def test_weights_overwritten_on_disk_are_loaded_again(tmp_path):
     assert changed._engine.net is not first._engine.net
     with torch.inference_mode():
         assert not torch.equal(changed._engine.net(x), before)
-
-
-def test_oom_at_batch_one_is_an_error_not_gray(artistic_checkpoint, monkeypatch):
-    model = build_model("deoldify-artistic", {"weights": str(artistic_checkpoint), "render_factor": 1}, "cpu")
-
-    def always_oom(self, x):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-
-    monkeypatch.setattr(engine.Engine, "forward", always_oom)
-    with pytest.raises(HarnessError, match="Out of GPU memory at batch size 1"):
-        model.colorize([gray(20, 30)])
 
 
 def _fastai_era_opt():

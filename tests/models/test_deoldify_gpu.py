@@ -79,7 +79,7 @@ def test_reduced_precision_on_cuda_is_bounded_by_the_networks_sensitivity(artist
 def test_upstream_on_the_same_gpu_agrees(artistic_checkpoint, exact_fp32):
     pytest.importorskip("deoldify", reason="upstream reference not installed")
     from harness.models.deoldify.checkpoint import safe_load
-    from harness.models.deoldify.upstream import colorize_upstream, upstream_filter
+    from harness.tools.upstream.deoldify import colorize_upstream, upstream_filter
 
     flt = upstream_filter("deep", safe_load(artistic_checkpoint)["model"], "cuda")
     assert next(flt.learn.model.parameters()).is_cuda

@@ -55,7 +55,7 @@ def pair(request, tmp_path_factory) -> Pair:
     from harness.models.deoldify import engine
     from harness.models.deoldify.checkpoint import randomize_
     from harness.models.deoldify.unet import ARTISTIC, STABLE, build
-    from harness.models.deoldify.upstream import save_like_fastai, upstream_filter
+    from harness.tools.upstream.deoldify import upstream_filter
 
     name, arch_name = KINDS[request.param]
     ours = randomize_(build(ARTISTIC if arch_name == "deep" else STABLE), seed=7)
@@ -199,7 +199,7 @@ def test_building_upstream_leaves_cuda_visible_devices_alone(monkeypatch, before
     """Upstream's `device.set` rewrites CUDA_VISIBLE_DEVICES ('' for the CPU), which would hide
     the GPU from every later test or benchmark in the same process."""
     from harness.models.deoldify.unet import ARTISTIC, build
-    from harness.models.deoldify.upstream import upstream_filter
+    from harness.tools.upstream.deoldify import upstream_filter
 
     if before is None:
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
@@ -208,3 +208,18 @@ def test_building_upstream_leaves_cuda_visible_devices_alone(monkeypatch, before
     flt = upstream_filter("deep", build(ARTISTIC).state_dict())
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before
     assert not next(flt.learn.model.parameters()).is_cuda
+
+
+def save_like_fastai(flt, path: str | Path, *, legacy: bool = False) -> Path:
+    """Save upstream's generator as fastai 1.0 (DeOldify's era) `Learner.save` did.
+
+    `{'model': state_dict, 'opt': OptimWrapper.get_state()}`: the optimiser entry holds a
+    `functools.partial` of `torch.optim.Adam`, hyper-parameter lists and, since learning
+    rates come from a range, numpy floats, which is what a safe loader has to get past.
+    `legacy` writes torch's pre-1.6 format, which the official files use.
+    """
+    learn = flt.learn
+    learn.create_opt(learn.lr_range(slice(1e-5, 1e-3)), wd=1e-3)
+    state = {"model": learn.model.state_dict(), "opt": learn.opt.get_state()}
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    return Path(path)

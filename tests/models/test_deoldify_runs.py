@@ -68,7 +68,7 @@ models:
     render_factor: [10, 20]
 device: cpu
 """)
-    from harness import weights
+    from harness.assets import weights
 
     calls = []
     real = weights.ensure

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from harness.assets.weights import WeightsFile
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.models import registry
 from harness.models.variants import VARIANTS, Variant
-from harness.weights import WeightsFile
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ batching, out-of-memory handling, precision, and `harness colorize`."""
 
 from __future__ import annotations
 
-import json
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -13,24 +10,9 @@ from PIL import Image
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.models import reference, zhang_nets
 from harness.models.registry import build_model, get_model_class
-from tests.models.conftest import ZHANG_LAYOUT_FILE, layout_of, reference_layout, write_layout
-
-
-def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A gray photo crop of h x w; `seed` picks which crop, so different seeds give different images."""
-    import skimage.data
-
-    photo = np.asarray(Image.fromarray(skimage.data.coffee()).convert("L"))
-    top, left = (seed * 37) % (photo.shape[0] - 200), (seed * 53) % (photo.shape[1] - 200)
-    return np.asarray(Image.fromarray(photo[top:top + 200, left:left + 200]).resize((w, h)))
-
-
-@pytest.fixture(scope="module")
-def eccv16_checkpoint(tmp_path_factory):
-    """Random, calibrated ECCV16 weights in the official format (what `harness bench` uses)."""
-    return get_model_class("zhang-eccv16").write_random_weights(tmp_path_factory.mktemp("zhang") / "eccv16.pth")
+from harness.models.zhang import networks as zhang_nets
+from tests.models.conftest import gray
 
 
 @pytest.fixture(scope="module")
@@ -39,35 +21,6 @@ def siggraph17_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("zhang") / "siggraph17.pth"
     torch.save(zhang_nets.SIGGRAPH17().state_dict(), path)
     return path
-
-
-ZHANG_ABOUT = ("Parameter and buffer names, shapes and dtypes of upstream's networks (richzhang/colorization: "
-               "colorizers.eccv16 and colorizers.siggraph17), in state-dict order, as the reference folder lists "
-               "them (keys_eccv16.txt, keys_siggraph17.txt); held to those listings by tests/models/test_zhang.py::"
-               "test_layout_file_is_the_references (HARNESS_WRITE_LAYOUT=1 rewrites it from them).")
-
-
-@pytest.mark.parametrize("arch", ["eccv16", "siggraph17"])
-def test_layout_is_upstreams(arch):
-    """Names, shapes, dtypes and order of the state dict equal upstream's (the committed listing, so this runs
-    everywhere; the listing itself is checked against the reference folder below)."""
-    expected = json.loads(ZHANG_LAYOUT_FILE.read_text())[arch]
-    with torch.device("meta"):
-        actual = layout_of(zhang_nets.NETWORKS[arch]().state_dict())
-    assert sorted(set(expected) - set(actual)) == [] and sorted(set(actual) - set(expected)) == []
-    assert actual == expected and list(actual) == list(expected)
-
-
-@pytest.mark.parametrize("arch", ["eccv16", "siggraph17"])
-def test_layout_file_is_the_references(arch):
-    keys = reference.reference_dir() / f"keys_{arch}.txt"
-    if not keys.is_file():
-        pytest.skip(f"{keys} not found (the upstream reference folder)")
-    listed = reference_layout(keys)
-    if os.environ.get("HARNESS_WRITE_LAYOUT") == "1":
-        write_layout(arch, listed, ZHANG_LAYOUT_FILE, ZHANG_ABOUT)
-    committed = json.loads(ZHANG_LAYOUT_FILE.read_text())[arch]
-    assert committed == listed and list(committed) == list(listed)
 
 
 def test_random_weights_file_is_a_plain_legacy_state_dict(eccv16_checkpoint):
@@ -149,43 +102,6 @@ def test_missing_official_weights_offline(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "colorization_release_v2-9b330a0b.pth" in msg and "colorizers.s3" in msg
     assert "harness weights fetch zhang-eccv16" in msg
-
-
-def test_out_of_memory_halves_the_batch_and_keeps_the_order(eccv16_checkpoint, monkeypatch):
-    model = build_model("zhang-eccv16", {"weights": str(eccv16_checkpoint)}, "cpu")
-    eng = model._engine
-    # a cheap stand-in for the network (this engine only; the cached one is untouched): ab from L, per pixel
-    eng.net = lambda lightness: torch.cat([lightness - 50, 30 - lightness * 0.6], dim=1)
-    grays = [gray(20 + 3 * i, 30, i) for i in range(5)]  # distinct images (and sizes): a misordered chunk shows
-    whole = eng.colorize(grays)  # one pass of 5, no out-of-memory
-    sizes = []
-    real = zhang_nets.Engine.forward
-
-    def fake_forward(self, x):
-        sizes.append(len(x))
-        if len(x) > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(self, x)
-
-    monkeypatch.setattr(zhang_nets.Engine, "forward", fake_forward)
-    outs = eng.colorize(grays)
-    assert sizes == [5, 3, 2, 2, 1] and eng.batch_cap == 2 and eng.halved
-    assert [o.shape[:2] for o in outs] == [g.shape for g in grays]
-    assert all(np.array_equal(out, ref) for out, ref in zip(outs, whole))  # each output is its own input's
-    assert model.describe_run()["forward_batch"] == "5"  # the largest pass that ran
-    assert "lowered to 2 after out-of-memory" in model.describe_run()["batching"]
-    assert len(eng.colorize(grays[:3])) == 3 and sizes[-2:] == [2, 1]  # the lowered cap holds for later batches
-
-
-def test_oom_at_batch_one_is_an_error_not_gray(eccv16_checkpoint, monkeypatch):
-    model = build_model("zhang-eccv16", {"weights": str(eccv16_checkpoint)}, "cpu")
-
-    def always_oom(self, x):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-
-    monkeypatch.setattr(zhang_nets.Engine, "forward", always_oom)
-    with pytest.raises(HarnessError, match="Out of GPU memory at batch size 1"):
-        model.colorize([gray(20, 30)])
 
 
 def test_describe_and_network_reuse(eccv16_checkpoint):

@@ -21,9 +21,10 @@ import torch
 from PIL import Image
 
 from harness.cli import main
-from harness.models import zhang_nets
 from harness.models.engine import clear_cache
 from harness.models.registry import build_model, get_model_class
+from harness.models.zhang import networks as zhang_nets
+from harness.tools.upstream import one_image
 from tests.conftest import COCO_SAMPLE
 from tests.models.conftest import REPORT
 from tests.models.reference import require
@@ -131,5 +132,6 @@ def test_end_to_end_images_match_through_harness_colorize(pair, tmp_path, record
     if pair.arch != "eccv16":
         return  # the bench hook's code is shared: checked once
     # the bench hook is upstream's pipeline too: the demo's PNG bytes without the PNG
-    hook = get_model_class(pair.name).upstream(pair.checkpoint, get_model_class(pair.name).Params(), "cpu")
+    cls = get_model_class(pair.name)
+    hook = one_image(cls, pair.checkpoint, cls.Params(), "cpu")
     assert np.array_equal(hook(grays[0]), theirs[0])

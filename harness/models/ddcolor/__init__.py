@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from harness.config.params import Strict
 from harness.models.base import Colorizer
 from harness.models.registry import register_model
 
@@ -25,10 +26,8 @@ VARIANTS_BY_SIZE = {"large": ("paper", "modelscope", "artistic"), "tiny": ("pape
 DEFAULT_VARIANT = {"large": "modelscope", "tiny": "paper_tiny"}
 
 
-class DDColorParams(BaseModel):
+class DDColorParams(Strict):
     """Spec parameters of DDColor."""
-
-    model_config = ConfigDict(extra="forbid")
     size: Literal["large", "tiny"] = Field("large", description="Encoder: large = ConvNeXt-L, tiny = ConvNeXt-T.")
     weights_variant: Literal["paper", "modelscope", "artistic", "paper_tiny"] | None = Field(
         None, description="Published checkpoint: paper, modelscope or artistic (size large; default modelscope), "
@@ -77,14 +76,6 @@ class DDColor(Colorizer):
         from harness.models.ddcolor.network import build
 
         return build(params.size), (1, 3, params.input_size, params.input_size)
-
-    @classmethod
-    def upstream(cls, weights: Path, params: DDColorParams, device: str):
-        """Upstream's `ColorizationPipeline` on the same file: gray in, RGB out (upstream speaks BGR)."""
-        from harness.models.ddcolor.checkpoint import upstream_pipeline
-
-        pipeline = upstream_pipeline(Path(weights), params.size, params.input_size, device)
-        return lambda gray: np.ascontiguousarray(pipeline.process(np.repeat(gray[..., None], 3, axis=2))[:, :, ::-1])
 
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self._engine.colorize(grays)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.models.checkpoint import load_into, not_this_family, safe_load, state_dict_of
+from harness.assets.checkpoint import load_into, not_this_family
 from harness.models.ddcolor.convnext import CONFIGS
 from harness.models.ddcolor.layers import SpectralConv2d
 from harness.models.ddcolor.network import DDColorNet, build
@@ -137,19 +137,3 @@ def write_random(path: Path, size: str, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), path)
     return path
-
-
-def upstream_pipeline(weights: Path, size: str, input_size: int, device: str):
-    """Upstream's `ColorizationPipeline` around `build_ddcolor_model` on `weights` (a BGR-in, BGR-out callable).
-
-    Upstream loads with strict=False, which would hide a mismatch; the same state dict is
-    then loaded strictly, so it is certain both sides hold every tensor of the file.
-    """
-    from harness.models import reference
-
-    ref = reference.load("ddcolor")
-    dev = torch.device(device)
-    model = ref.build_ddcolor_model(ref.DDColor, model_path=str(weights), input_size=input_size,
-                                    model_size=size, device=dev)
-    model.load_state_dict(state_dict_of(safe_load(weights, strict_globals=True), Path(weights)), strict=True)
-    return ref.ColorizationPipeline(model.to(dev).eval(), input_size=input_size, device=dev)

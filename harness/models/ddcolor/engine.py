@@ -28,6 +28,7 @@ from harness.models.ddcolor.network import DDColorNet
 from harness.models.engine import NetworkEngine, clear_cache  # noqa: F401 - clear_cache re-exported
 from harness.models.engine import cached_network as shared_cache
 
+
 def cached_network(size: str, weights: Path, device: str, model_name: str) -> DDColorNet:
     """The network for these weights on this device, loaded once (an `input_size` sweep shares it)."""
     return shared_cache("ddcolor", weights, device, lambda: load_network(size, Path(weights), model_name), size)

@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from harness.config.params import Strict
 from harness.models.base import Colorizer
 from harness.models.registry import register_model
 
 
-class DeOldifyParams(BaseModel):
+class DeOldifyParams(Strict):
     """Spec parameters of every DeOldify variant (render_factor's default is the variant's)."""
-
-    model_config = ConfigDict(extra="forbid")
     render_factor: int = Field(35, ge=1, le=64, description="Square side = 16 x render_factor pixels.")
     post_process: bool = Field(True, description="Keep the input's luminance, take chroma from the model.")
     weights: Path | None = Field(None, description="Weights file; default: the official file in the cache.")
@@ -67,15 +66,6 @@ class DeOldify(Colorizer):
 
         size = 16 * params.render_factor
         return unet.build(unet.ARCHITECTURES[cls.variant.architecture]), (1, 3, size, size)
-
-    @classmethod
-    def upstream(cls, weights: Path, params: DeOldifyParams, device: str):
-        """Upstream's `ColorizerFilter` (the `deoldify` package) holding the same weights."""
-        from harness.models.checkpoint import safe_load, state_dict_of
-        from harness.models.deoldify.upstream import colorize_upstream, upstream_filter
-
-        flt = upstream_filter(cls.variant.architecture, state_dict_of(safe_load(weights), weights), device)
-        return lambda gray: colorize_upstream(flt, gray, params.render_factor, params.post_process)
 
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self._engine.colorize(grays)

@@ -1,6 +1,6 @@
 """DeOldify checkpoints: strict loading with DeOldify's own diagnosis, and random ones in the same format.
 
-Safe loading itself is `harness.models.checkpoint`; what is DeOldify's here is telling
+Safe loading itself is `harness.assets.checkpoint`; what is DeOldify's here is telling
 Artistic from Stable weights when a file does not fit, and making random generators in
 fastai's checkpoint format (tests and speed benchmarks).
 """
@@ -11,10 +11,12 @@ from pathlib import Path
 
 import torch
 
+from harness.assets.checkpoint import load_into as _strict_load
+from harness.assets.checkpoint import (
+    not_this_family,
+    safe_load,  # noqa: F401 - re-exported for DeOldify's callers
+)
 from harness.models import imagenet
-from harness.models.checkpoint import load_into as _strict_load
-from harness.models.checkpoint import not_this_family
-from harness.models.checkpoint import safe_load  # noqa: F401 - re-exported for DeOldify's callers
 from harness.models.deoldify.layers import SelfAttention, SpectralConv
 
 

@@ -1,0 +1,37 @@
+"""How the harness lays out its runs in the tracking store: every tag name and shared artifact name.
+
+One parent run per `harness run` (tag `harness.kind` = sweep), one child run per sweep point
+(`harness.kind` = point) carrying its run key and label and nested under the parent by
+MLflow's parent tag. The parent lists its points, fresh and reused, in `harness.children`,
+and what happened to each in `outcomes.json`; a point records what its key hashes in
+`run_key.json`. Every module that writes or reads these names takes them from here.
+"""
+
+from __future__ import annotations
+
+KIND = "harness.kind"  # SWEEP | POINT
+SWEEP, POINT = "sweep", "point"
+KEY = "harness.run_key"  # a point's run key: the hash of what changes its numbers
+LABEL = "harness.label"
+MODEL = "harness.model"
+SPLIT = "harness.split"
+CHILDREN = "harness.children"  # JSON list of a sweep's point run ids, fresh and reused
+FAILED = "harness.failed"  # a sweep's failed point labels
+HOST = "harness.host"  # the machine and process that own a RUNNING run
+PID = "harness.pid"
+VERSION = "harness.version"
+NOTE = "harness.note"  # why the harness closed a run itself (left RUNNING by a killed process)
+FIRST_PARENT = "harness.first_parent"  # the sweep that first produced a point run another sweep reuses
+METRIC_NOTE = "harness.metric_note."  # + metric name: why it has no value, or a caveat on it
+PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+DESCRIPTION = "mlflow.note.content"  # MLflow's run description (markdown), shown in the UI
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # opens the UI on the runs table
+DATASET_CONTEXT = ("mlflow.data.context", "evaluation")
+
+#: artifacts written by one module and read by another
+OUTCOMES = "outcomes.json"  # sweep: each point's status, run id and message
+SWEEP_FILE = "sweep.json"  # sweep: the resolved spec and its points
+RUN_KEY_FILE = "run_key.json"  # point: the identity its run key hashes
+PER_IMAGE_CSV = "per_image.csv"
+PER_IMAGE_TABLE = "per_image.json"  # the same rows as an MLflow table
+GRID = "grids/samples.png"
