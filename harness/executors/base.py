@@ -33,6 +33,9 @@ class Executor(Protocol):
     def describe_run(self) -> dict[str, Any]:
         """The model's facts after the run (the forward batch actually used ...)."""
 
+    def warnings(self) -> list[str]:
+        """The model's fallbacks so far (`Colorizer.warnings`): a forward batch lowered after out-of-memory ..."""
+
     def stop(self) -> None:
         """Release the model."""
 

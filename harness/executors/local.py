@@ -52,6 +52,9 @@ class LocalExecutor:
     def describe_run(self) -> dict[str, Any]:
         return self.model.describe_run()
 
+    def warnings(self) -> list[str]:
+        return self.model.warnings()
+
     def stop(self) -> None:
         held = [self.scorer] + ([self.model] if self.given is None else [])
         for item in held:

@@ -72,6 +72,9 @@ class _Worker:
     def describe_run(self) -> dict[str, Any]:
         return self.local.describe_run()
 
+    def warnings(self) -> list[str]:
+        return self.local.warnings()
+
 
 def _cause(exc: BaseException) -> BaseException:
     """The exception a worker raised (a HarnessError keeps its message and hint), not Ray's wrapper."""
@@ -195,6 +198,10 @@ class RayExecutor:
         reports = self.ray.get([a.describe_run.remote() for a in self.actors])
         keys = dict.fromkeys(k for r in reports for k in r)
         return {k: ",".join(dict.fromkeys(str(r[k]) for r in reports if k in r)) for k in keys}
+
+    def warnings(self) -> list[str]:
+        """Every worker's fallbacks, each message once."""
+        return list(dict.fromkeys(w for ws in self.ray.get([a.warnings.remote() for a in self.actors]) for w in ws))
 
     def stop(self) -> None:
         for actor in self.actors:

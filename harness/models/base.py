@@ -121,5 +121,10 @@ class Colorizer(ABC):
         """Facts known only after the run (the forward-pass batch actually used ...), logged then."""
         return {}
 
+    def warnings(self) -> list[str]:
+        """Fallbacks the model took (a smaller forward batch after out-of-memory ...), each a sentence with
+        its reason: shown on the run and in the output, never silent."""
+        return []
+
     def close(self) -> None:
         """Release memory held by the model (GPU memory in particular)."""

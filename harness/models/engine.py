@@ -133,6 +133,13 @@ class NetworkEngine:
                else "the runner's batch in one forward pass")
         return {"forward_batch": str(self.largest_forward), "batching": how}
 
+    def warnings(self) -> list[str]:
+        """Fallbacks taken so far, for the run's warnings: a forward pass lowered after out-of-memory."""
+        if not self.halved:
+            return []
+        return [f"out of GPU memory: forward passes lowered to {self.batch_cap} images (the spec's batch_size "
+                f"asks for more); the numbers are the same, the speed is not"]
+
     def timed(self, stage: str, fn: Callable, *args):
         """`fn(*args)`, its wall time added to `stage`."""
         start = time.perf_counter()

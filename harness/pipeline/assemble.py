@@ -20,7 +20,7 @@ import pandas as pd
 from harness.data.base import Dataset, Reporter
 from harness.errors import HarnessError
 from harness.metrics import Metric, MetricChoice, build_metrics, summarize_run
-from harness.pipeline.types import PointResult, ShardResult
+from harness.pipeline.types import PointResult, ShardResult, warning_lines
 
 BASE_COLUMNS = ["image_id", "path", "status", "width", "height", "seconds"]
 EMPTY = np.zeros((0, 0), np.float32)
@@ -87,7 +87,7 @@ def assemble(dataset: Dataset, result: ShardResult, chosen: Sequence[MetricChoic
     summary.update(report.summary)
     return PointResult(label=label, rows=table, summary=summary, timings=finish_timings(result.timings, table),
                        metric_columns=metric_columns, tables=report.tables, figures=dict(report.figures),
-                       files=report.files, notes=notes)
+                       files=report.files, notes=notes, warnings=warning_lines(result.warnings))
 
 
 def _table(rows: list[dict[str, Any]], dataset: Dataset, reporter: Reporter) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +51,10 @@ def _check_output(out: Any, gray: np.ndarray) -> np.ndarray:
     return arr
 
 
-def colorize_safely(model: Colorizer, grays: list[np.ndarray]) -> list[np.ndarray | ImageError]:
-    """Colorize a batch; if the batch fails, retry image by image so one bad image fails alone.
+def colorize_safely(model: Colorizer, grays: list[np.ndarray],
+                    warn: Callable[[str], None] | None = None) -> list[np.ndarray | ImageError]:
+    """Colorize a batch; if the batch fails, retry image by image so one bad image fails alone, and
+    tell `warn` so (the retry is slower and changes the forward batch: never silent).
 
     `HarnessError` (a configuration problem such as missing weights) and interrupts propagate.
     """
@@ -68,6 +70,10 @@ def colorize_safely(model: Colorizer, grays: list[np.ndarray]) -> list[np.ndarra
             if isinstance(batch_exc, ImageError):
                 return [batch_exc]
             return [ImageError("colorize", f"{type(batch_exc).__name__}: {batch_exc}")]
+        if warn is not None:
+            first = (str(batch_exc).splitlines() or [""])[0][:200]
+            warn(f"the model failed on a batch of {len(grays)} images ({type(batch_exc).__name__}: {first}); "
+                 f"they were colorized one at a time")
         return [colorize_safely(model, [g])[0] for g in grays]
 
 
@@ -157,6 +163,9 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
     chunks = list(_chunks(samples, work.batch_size))
     wall = time.perf_counter()
 
+    def warn(message: str) -> None:
+        result.warnings[message] = result.warnings.get(message, 0) + 1
+
     def collect(future) -> None:
         rows, states, seconds = future.result()
         result.rows.extend(rows)
@@ -177,7 +186,7 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
                 t1 = time.perf_counter()
                 items = [x for x in loaded if isinstance(x, _Item)]
                 result.rows.extend(x for x in loaded if not isinstance(x, _Item))
-                outs = colorize_safely(model, [it.gray for it in items]) if items else []
+                outs = colorize_safely(model, [it.gray for it in items], warn) if items else []
                 result.model_images += len(items)
                 t2 = time.perf_counter()
                 if pending is not None:
@@ -201,6 +210,8 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
     if peak is not None:
         timings["peak_device_memory_mb"] = peak
     result.stopped = dict(scorer.stopped)
+    for message in scorer.take_warnings():
+        warn(message)
     return result
 
 

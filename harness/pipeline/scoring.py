@@ -39,6 +39,7 @@ class PairScorer:
         self.on_cpu = [m for m in image if m not in self.on_device]
         self.dataset = [m for m in metrics if m.kind == "dataset"]
         self.stopped: dict[str, str] = {}  # dataset metric name -> why it stopped (it gets no value)
+        self._warnings: list[str] = []  # fallbacks since the last `take_warnings`
 
     def score(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, float] | Exception]:
         """Per-image columns of every pair, or the exception that stopped it."""
@@ -87,6 +88,9 @@ class PairScorer:
                     cols = {k: v.double().cpu().tolist() for k, v in metric.score_batch(gt, out).items()}
                 except Exception as exc:  # noqa: BLE001 - scored one by one on the CPU instead
                     log.warning("batched %s failed (%s); scoring these images on the CPU", metric.name, exc)
+                    first = (str(exc).splitlines() or [""])[0][:200]
+                    self._warnings.append(f"metric {metric.name} failed on {self.device} for a batch "
+                                          f"({type(exc).__name__}: {first}); those images were scored on the CPU")
                     for i in index:
                         if not isinstance(rows[i], Exception):
                             try:
@@ -97,6 +101,11 @@ class PairScorer:
                 for j, i in enumerate(index):
                     if not isinstance(rows[i], Exception):
                         rows[i].update({k: float(v[j]) for k, v in cols.items()})
+
+    def take_warnings(self) -> list[str]:
+        """The fallbacks taken since the last call (one entry per occurrence)."""
+        taken, self._warnings = self._warnings, []
+        return taken
 
     def close(self) -> None:
         for metric in [*self.on_device, *self.on_cpu, *self.dataset]:

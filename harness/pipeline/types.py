@@ -56,6 +56,8 @@ class ShardResult:
     timings: dict[str, float] = field(default_factory=dict)
     model_images: int = 0  # images the model colorized (for a shard read back: in the process that made it)
     stopped: dict[str, str] = field(default_factory=dict)  # dataset metric -> why it stopped
+    #: fallbacks taken (a batch colorized image by image, a metric scored on the CPU ...) -> how many times
+    warnings: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def merge(cls, parts: Sequence[ShardResult]) -> ShardResult:
@@ -69,7 +71,14 @@ class ShardResult:
                 merged.timings[key] = combine(float(merged.timings.get(key, 0.0)), float(value))
             merged.model_images += part.model_images
             merged.stopped.update(part.stopped)
+            for message, count in part.warnings.items():
+                merged.warnings[message] = merged.warnings.get(message, 0) + count
         return merged
+
+
+def warning_lines(counts: dict[str, int]) -> list[str]:
+    """'message' or 'message (N times)' for each fallback, in the order first seen."""
+    return [m if n == 1 else f"{m} ({n} times)" for m, n in counts.items()]
 
 
 #: (image id, gray input, output or an exception, ground truth) of an image colorized again
@@ -103,3 +112,4 @@ class PointResult:
     figures: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)  # artifact path -> local file (video previews)
     notes: dict[str, str] = field(default_factory=dict)  # metric name -> why it has no value, or a caveat
+    warnings: list[str] = field(default_factory=list)  # fallbacks taken, each with its reason (and count)

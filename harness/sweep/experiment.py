@@ -157,9 +157,11 @@ def _compute(sweep: SweepContext, points: list[SweepPoint], keys: dict[str, str]
                              sweep.seed, bar)
             done = compute_setting(executor, job)
         executor.stop()  # the model is not needed for logging
-        sweep.model_images += done.computed.result.model_images
+        sweep.model_images += done.computed.result.model_images - done.computed.resumed_images  # this process's
         for point, result in zip(points, done.points):
             result.notes.update({m: "not computed: " + sweep.metrics[m].error.splitlines()[0] for m in without})
+            for warning in result.warnings:
+                say(f"[warning] {point.label}: {warning}")
             tracker.log_params(runs[point.label], done.described_run)
             log_point(tracker, runs[point.label], result, sweep.datasets[point.split])
             run_id = runs.pop(point.label)

@@ -50,10 +50,15 @@ def compute_setting(executor: Executor, job: SettingJob) -> SettingResult:
     points = []
     for i, (dataset, label) in enumerate(zip(job.datasets, job.labels)):
         result = assemble(dataset, computed.result, job.work.metrics, label=label, seed=job.seed)
-        result.timings.update(n_model_images=computed.result.model_images if i == 0 else 0,
+        first = i == 0  # the shared model work is counted on the first split's run
+        result.timings.update(n_model_images=computed.result.model_images if first else 0,
+                              n_model_images_resumed=computed.resumed_images if first else 0,
                               n_shared_images=len(images), n_shards=computed.shards,
                               n_shards_resumed=computed.resumed, seconds_wall=computed.seconds_wall)
         points.append(result)
     for result, dataset in zip(points, job.datasets):  # the render stage, while the model is loaded
         render(result, dataset, job.grid_count, executor, job.work.batch_size)
+    model_warnings = executor.warnings()
+    for result in points:
+        result.warnings.extend(model_warnings)
     return SettingResult(points, computed, len(images), executor.describe_run())

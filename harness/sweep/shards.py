@@ -91,6 +91,7 @@ class Journal:
         keys = sorted(result.states)
         meta = {"format": FORMAT, "key": self.key, "index": shard.index, "ids": shard.ids,
                 "timings": result.timings, "model_images": result.model_images, "stopped": result.stopped,
+                "warnings": result.warnings,
                 "states": [[k, list(result.states[k])] for k in keys]}
         arrays = {"meta": np.array(json.dumps(meta, default=_json_default)),
                   "rows": np.array(json.dumps(result.rows, default=_json_default))}
@@ -126,8 +127,11 @@ class Journal:
             log.warning("ignoring journal file %s (%s): shard %d is computed again", path,
                         f"{type(exc).__name__}: {exc}", shard.index)
             return None
+        # the model work of a shard read back counts as it did when computed: a resumed point's summary
+        # equals an uninterrupted one's (`Computed.resumed_images` says how much came from the journal)
         return ShardResult(rows=rows, states=states, timings={k: float(v) for k, v in meta["timings"].items()},
-                           model_images=0, stopped=dict(meta["stopped"]))
+                           model_images=int(meta.get("model_images", 0)), stopped=dict(meta["stopped"]),
+                           warnings={k: int(v) for k, v in meta.get("warnings", {}).items()})
 
     def clear(self) -> None:
         """Forget the work (its points are logged); the journal folder goes too once it is empty."""
@@ -146,6 +150,7 @@ class Computed:
     shards: int  # shards of the work
     resumed: int  # shards read back from the journal (not computed again)
     seconds_wall: float  # wall time of this process computing the missing shards
+    resumed_images: int = 0  # the model work of those shards, done by an earlier process
 
 
 def compute(executor, samples: Sequence[Sample], size: int, journal: Journal | None, bar=None) -> Computed:
@@ -167,7 +172,9 @@ def compute(executor, samples: Sequence[Sample], size: int, journal: Journal | N
         results[shard.index] = result
 
     resumed = len(results)
+    resumed_images = sum(r.model_images for r in results.values())
     start = time.perf_counter()
     executor.run([s for s in shards if s.index not in results], done, bar)
+    wall = time.perf_counter() - start
     merged = ShardResult.merge([results[s.index] for s in shards])
-    return Computed(merged, len(shards), resumed, time.perf_counter() - start)
+    return Computed(merged, len(shards), resumed, wall, resumed_images)

@@ -22,6 +22,7 @@ PID = "harness.pid"
 VERSION = "harness.version"
 NOTE = "harness.note"  # why the harness closed a run itself (left RUNNING by a killed process)
 FIRST_PARENT = "harness.first_parent"  # the sweep that first produced a point run another sweep reuses
+WARNINGS = "harness.warnings"  # a point's fallbacks, one per line, each with its reason
 METRIC_NOTE = "harness.metric_note."  # + metric name: why it has no value, or a caveat on it
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 DESCRIPTION = "mlflow.note.content"  # MLflow's run description (markdown), shown in the UI

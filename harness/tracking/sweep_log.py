@@ -97,6 +97,10 @@ def log_point(tracker: Tracker, run_id: str, result, dataset) -> None:
     for name, path in result.files.items():  # files the reporter wrote (video previews)
         folder = str(Path(name).parent)
         tracker.log_file(run_id, Path(path), None if folder == "." else folder)
+    if result.warnings:  # also the run's description, so the UI shows them on the run's page
+        text = "\n".join(result.warnings)
+        tracker.set_tags(run_id, {layout.WARNINGS: text[:MAX_TAG],
+                                  layout.DESCRIPTION: f"Fallbacks taken:\n\n{text}"[:MAX_TAG]})
     if result.notes:
         tracker.set_tags(run_id, {f"{layout.METRIC_NOTE}{k}": v[:MAX_TAG] for k, v in result.notes.items()})
     frame = pd.DataFrame({"image_id": [s.id for s in dataset.samples],

@@ -113,6 +113,8 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_order(family, monkeypatch)
         diffs = [np.abs(out.astype(int) - ref.astype(int)).mean() if ref.shape == out.shape else 1e9 for ref in whole]
         assert int(np.argmin(diffs)) == i and diffs[i] < 1.0
     assert "lowered to 2 after out-of-memory" in model.describe_run()["batching"]
+    assert model.warnings() == ["out of GPU memory: forward passes lowered to 2 images (the spec's batch_size asks "
+                                "for more); the numbers are the same, the speed is not"]
     sizes.clear()
     assert len(model.colorize(grays[:3])) == 3 and max(sizes) <= 2  # the lowered cap holds for later batches
 

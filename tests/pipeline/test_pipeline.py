@@ -53,9 +53,11 @@ def test_batches_respect_batch_size(photo_dir):
     assert max(FakeTint.calls) <= 4 and sum(FakeTint.calls) == 4  # the 4 colour photos; gray and bad files never reach the model
 
 
-def test_one_failing_image_does_not_fail_its_batch(photo_dir):
+def test_one_failing_image_does_not_fail_its_batch_and_the_fallback_is_said(photo_dir):
     ds = folder.build(photo_dir)
     result = evaluate(ds, build_model("fake-fragile", {"min_width": 80}), ["psnr"], batch_size=8)
+    assert result.warnings == ["the model failed on a batch of 4 images (RuntimeError: image too narrow: 71 px); "
+                               "they were colorized one at a time"]
     status = dict(zip(result.rows["image_id"], result.rows["status"]))
     assert status["sub/rocket.jpg"] == "failed:colorize"  # 48 px wide
     assert status["coffee.png"] == "failed:colorize"  # 71 px wide
@@ -227,3 +229,23 @@ def test_a_dataset_metric_that_breaks_is_nan_with_its_reason(photo_dir, monkeypa
     result = evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr", "brittle"])
     assert np.isnan(result.summary["brittle"]) and result.summary["n_scored"] == 4
     assert result.notes == {"brittle": "RuntimeError: feature extractor exploded"}
+
+
+def test_a_batch_that_colorizes_is_no_warning(photo_dir):
+    assert evaluate(folder.build(photo_dir), build_model("grayscale"), ["psnr"], batch_size=8).warnings == []
+
+
+def test_each_shard_reports_its_own_peak_device_memory(photo_dir, monkeypatch):
+    """The peak is reset when a shard starts, so a point (or shard) never reports an earlier one's peak."""
+    import torch
+
+    peaks = iter([3 * 2**20, 1 * 2**20])
+    resets = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: resets.append(device))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: next(peaks))
+    model = build_model("grayscale")
+    model.device = "cuda"  # a model that says it runs on CUDA (it touches no GPU)
+    result = evaluate(folder.build(photo_dir), model, ["psnr"], batch_size=8, shard_size=5, impl="skimage")
+    assert resets == ["cuda", "cuda"]  # one reset per shard (9 images, shards of 5)
+    assert result.timings["peak_device_memory_mb"] == 3.0  # the largest of the shards' own peaks

@@ -205,3 +205,26 @@ device: cpu
     assert main(["compare", "--tracking-uri", tracking_uri, "--format", "csv"]) == 0
     both = capsys.readouterr()
     assert "Not ranked" in both.err and "Not ranked" not in both.out  # the CSV stays parseable
+
+
+def test_a_fallback_is_a_warning_on_the_run_and_in_the_output(write_spec, tracking_uri, photo_dir, capsys):
+    """A batch the model fails on is colorized image by image: said on stderr and on the run (tag, description)."""
+    spec = write_spec(f"""\
+name: fallback
+dataset: {{source: folder, path: {photo_dir}}}
+models:
+  - name: fake-fragile
+    min_width: 80
+metrics: [psnr]
+grids: {{count: 0}}
+batch_size: 8
+device: cpu
+""")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
+    message = "the model failed on a batch of 4 images (RuntimeError: image too narrow: 71 px); they were " \
+              "colorized one at a time"
+    assert f"[warning] fake-fragile[min_width=80]: {message}" in capsys.readouterr().err
+    client = MlflowClient(tracking_uri)
+    (run,) = [r for r in client.search_runs([client.get_experiment_by_name("fallback").experiment_id])
+              if r.data.tags.get(layout.KIND) == layout.POINT]
+    assert run.data.tags[layout.WARNINGS] == message and message in run.data.tags[layout.DESCRIPTION]

@@ -119,7 +119,8 @@ device: cpu
     (run,) = point_runs(tracking_uri, "shards").values()
     metrics = run.data.metrics
     assert (metrics["n_shards"], metrics["n_shards_resumed"]) == (5, len(journaled))
-    assert metrics["n_scored"] == 8 and metrics["n_model_images"] == 8 - kept  # finished shards not redone
+    assert metrics["n_scored"] == 8 and metrics["n_model_images"] == 8  # the point's model work, as uninterrupted
+    assert metrics["n_model_images_resumed"] == kept  # ... of which the killed process did this much
     pids = [ln.split()[0] for ln in log.read_text().splitlines()]
     assert pids.count(pids[0]) == 5 and len(pids) == 5 + 8 - kept  # the first process colorized 5, the next the rest
     assert not list((tmp_path / "harness-journal").glob("*/shard-*"))  # forgotten once logged
@@ -132,8 +133,12 @@ device: cpu
     pd.testing.assert_frame_equal(table(tracking_uri, run, tmp_path),
                                   table(f"sqlite:///{tmp_path}/fresh.db", again, tmp_path))
     keys = [k for k in metrics if k.endswith(("_mean", "_p50", "_ci95_low", "_ci95_high")) or k.startswith("n_")]
-    assert {k: metrics[k] for k in keys if k != "n_model_images" and k != "n_shards_resumed"} == \
-        {k: again.data.metrics[k] for k in keys if k != "n_model_images" and k != "n_shards_resumed"}
+    resumed = ("n_shards_resumed", "n_model_images_resumed")  # how the work was obtained, not what it measured
+    assert {k: metrics[k] for k in keys if k not in resumed} == {k: again.data.metrics[k] for k in keys
+                                                               if k not in resumed}
+    sweeps = MlflowClient(tracking_uri).search_runs([run.info.experiment_id], "tags.`harness.kind` = 'sweep'",
+                                                    order_by=["attributes.start_time ASC"])
+    assert sweeps[-1].data.metrics["n_model_images"] == 8 - kept  # the resuming sweep's own model work
     assert metrics["n_fid"] == again.data.metrics["n_fid"] == 8
     for key in ("fid", "kid_mean", "kid_std"):  # reduced from rows of two processes, one of them killed
         assert abs(metrics[key] - again.data.metrics[key]) <= 1e-9 * abs(again.data.metrics[key]), key

@@ -36,7 +36,7 @@ def result_of(ids: list[str], seed: int) -> ShardResult:
     rows[0]["psnr"] = float("nan")
     states = {"inception-pool3:official": {i: rng.normal(size=8).astype(np.float32) for i in ids}}
     return ShardResult(rows, states, {"seconds_total": 1.25, "seconds_model": 0.5}, model_images=len(ids),
-                       stopped={"kid": "ValueError: boom"})
+                       stopped={"kid": "ValueError: boom"}, warnings={"a batch went one by one": 2})
 
 
 def test_journal_gives_back_exactly_what_it_was_given(tmp_path):
@@ -51,7 +51,8 @@ def test_journal_gives_back_exactly_what_it_was_given(tmp_path):
     for key, by_id in original.states.items():
         assert all(np.array_equal(back.states[key][i], v) for i, v in by_id.items())
     assert back.timings == original.timings and back.stopped == original.stopped
-    assert back.model_images == 0  # read back, not computed by this process
+    assert back.warnings == original.warnings
+    assert back.model_images == original.model_images  # the shard's model work, whoever did it
     assert not list(journal.folder.glob("*.tmp"))  # written whole, then renamed
     journal.clear()
     assert not journal.folder.exists()
@@ -99,7 +100,8 @@ def test_compute_reads_finished_shards_back_and_computes_only_the_rest(tmp_path)
     assert executor.computed == [2]
     assert (work.shards, work.resumed) == (3, 2)
     assert [r["image_id"] for r in work.result.rows] == [s.id for s in items]  # each image once, in order
-    assert work.result.model_images == 2  # this process colorized only the last shard
+    assert work.result.model_images == 10  # the work's model images, as if uninterrupted ...
+    assert work.resumed_images == 8  # ... of which the journal's shards hold 8: this process colorized 2
     assert work.result.timings["seconds_total"] == pytest.approx(3 * 1.25)  # timings add up across shards
 
 

@@ -94,5 +94,8 @@ class DDColor(Colorizer):
     def describe_run(self) -> dict[str, str]:
         return self._engine.batching()
 
+    def warnings(self) -> list[str]:
+        return self._engine.warnings()
+
     def close(self) -> None:
         """Nothing to free: the network stays cached for the next sweep point (an input_size sweep loads once)."""

@@ -80,3 +80,6 @@ class DeOldify(Colorizer):
 
     def describe_run(self) -> dict[str, str]:
         return self._engine.batching()
+
+    def warnings(self) -> list[str]:
+        return self._engine.warnings()

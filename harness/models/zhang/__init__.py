@@ -83,6 +83,9 @@ class Zhang(Colorizer):
     def describe_run(self) -> dict[str, str]:
         return self._engine.batching()
 
+    def warnings(self) -> list[str]:
+        return self._engine.warnings()
+
 
 # ----- random weights (tests and speed benchmarks, never results) -----------------------------
 
