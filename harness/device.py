@@ -8,6 +8,8 @@ numerics is never reused.
 
 from __future__ import annotations
 
+import os
+
 from harness.errors import HarnessError
 
 
@@ -32,6 +34,20 @@ def resolve_device(device: str) -> str:
         raise HarnessError(f"Device '{device}' was asked for, but {count} CUDA device(s) are visible ({visible}).",
                            hint="Use device auto or cpu, pick a visible device, or check CUDA_VISIBLE_DEVICES.")
     return device
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may use (its affinity mask, as a container or `taskset` sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def decode_workers(chosen: int | None) -> int:
+    """Decoding threads: as chosen, else one per available core (decoding and the host-side checks
+    must keep up with a GPU)."""
+    return cpu_cores() if chosen is None else chosen
 
 
 def device_type(device: str) -> str:

@@ -137,7 +137,8 @@ class Spec(Strict):
         "auto", description="Scoring implementation: torch on the model's device, or the scikit-image reference.")
     protocol: Literal["native", "resize256", "center_crop256"] = Field(
         "native", description="Resolution every metric scores at: native, or a paper's 256x256 protocol.")
-    workers: int = Field(2, ge=0, le=64, description="Threads decoding images ahead of the model.")
+    workers: int | None = Field(None, ge=0, le=64, description="Threads decoding images ahead of the model "
+                                                                "(default: the CPU cores this process may use).")
     shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="Images per shard: the unit of work that is "
                                                                   "journaled, resumed and handed to a worker.")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)

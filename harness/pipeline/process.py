@@ -81,8 +81,9 @@ def _row(sample: Sample, reporter: Reporter, **values: Any) -> dict[str, Any]:
     return {"image_id": sample.id, "path": sample.path, **reporter.describe(sample), **values}
 
 
-def load(sample: Sample, reporter: Reporter) -> _Item | dict[str, Any]:
-    """Decode one sample and derive its gray input; a row dict when it cannot be scored."""
+def load(sample: Sample, reporter: Reporter, device: str = "cpu") -> _Item | dict[str, Any]:
+    """Decode one sample and derive its gray input; a row dict when it cannot be scored. The grayscale
+    check runs on `device` (the model's)."""
     start = time.perf_counter()
     try:
         gt = sample.load()
@@ -94,7 +95,7 @@ def load(sample: Sample, reporter: Reporter) -> _Item | dict[str, Any]:
         return _row(sample, reporter, width=w, height=h, status="failed:too_small",
                     error=f"image is {w}x{h} px; scoring needs at least {MIN_SIDE} px on each side "
                           f"(SSIM's {MIN_SIDE}x{MIN_SIDE} window)", seconds=time.perf_counter() - start)
-    if is_grayscale(gt):
+    if is_grayscale(gt, device):
         return _row(sample, reporter, width=w, height=h, status="excluded:grayscale", error="",
                     seconds=time.perf_counter() - start)
     return _Item(sample, gt, to_gray(gt), time.perf_counter() - start)
@@ -158,6 +159,7 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
     """
     result = ShardResult(timings={k: 0.0 for k in STAGES})
     timings, reporter, prefetch = result.timings, work.reporter, work.prefetch
+    device = str(getattr(model, "device", "cpu"))
     before = dict(model.stage_seconds())
     _device_memory(model, reset=True)
     chunks = list(_chunks(samples, work.batch_size))
@@ -176,13 +178,13 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
     with ThreadPoolExecutor(max(work.workers, 1), thread_name_prefix="decode") as loader, \
             ThreadPoolExecutor(1, thread_name_prefix="score") as scoring:
         try:
-            queued: deque = deque(loader.map(lambda s: load(s, reporter), chunk) for chunk in chunks[:prefetch])
+            queued: deque = deque(loader.map(lambda s: load(s, reporter, device), chunk) for chunk in chunks[:prefetch])
             pending = None
             for index, chunk in enumerate(chunks):
                 t0 = time.perf_counter()
                 loaded = list(queued.popleft())
                 if index + prefetch < len(chunks):
-                    queued.append(loader.map(lambda s: load(s, reporter), chunks[index + prefetch]))
+                    queued.append(loader.map(lambda s: load(s, reporter, device), chunks[index + prefetch]))
                 t1 = time.perf_counter()
                 items = [x for x in loaded if isinstance(x, _Item)]
                 result.rows.extend(x for x in loaded if not isinstance(x, _Item))
@@ -218,6 +220,7 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
 def render_samples(samples: Sequence[Sample], ids: list[str], reporter: Reporter, model: Colorizer) -> list[Rendered]:
     """The samples named by `ids` decoded and colorized again (the few a sample grid shows)."""
     index = {s.id: s for s in samples}
-    items = [x for x in (load(index[i], reporter) for i in ids if i in index) if isinstance(x, _Item)]
+    device = str(getattr(model, "device", "cpu"))
+    items = [x for x in (load(index[i], reporter, device) for i in ids if i in index) if isinstance(x, _Item)]
     outs = colorize_safely(model, [it.gray for it in items]) if items else []
     return [(it.sample.id, it.gray, out, it.gt) for it, out in zip(items, outs)]

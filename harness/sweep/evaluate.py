@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from harness.config.schema import DEFAULT_SHARD_SIZE
 from harness.data.base import Dataset
+from harness.device import decode_workers
 from harness.executors.local import LocalExecutor
 from harness.metrics import MetricChoice, choices
 from harness.models.base import Colorizer
@@ -26,7 +27,7 @@ class Options:
 
     label: str = ""
     batch_size: int = 8
-    workers: int = 2
+    workers: int | None = None  # decoding threads; default: the available cores
     prefetch: int = 2
     protocol: str = "native"
     impl: str = "auto"  # metrics_impl: auto | skimage | torch
@@ -43,7 +44,7 @@ def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricC
     opts = Options(**options)
     device = str(getattr(model, "device", "cpu"))
     work = Work(model.name, model.params, choices(metrics), resolve_impl(opts.impl, device), opts.protocol,
-                opts.batch_size, opts.workers, dataset.reporter, opts.prefetch)
+                opts.batch_size, decode_workers(opts.workers), dataset.reporter, opts.prefetch)
     executor = LocalExecutor(device, model=model)
     bar = tqdm(total=len(dataset), desc=opts.label or dataset.name, unit="img", disable=not opts.progress,
                leave=False)

@@ -17,7 +17,7 @@ from harness import __version__
 from harness.console import say
 from harness.data import Dataset, build_dataset
 from harness.data.base import union
-from harness.device import numerics, resolve_device
+from harness.device import decode_workers, numerics, resolve_device
 from harness.errors import HarnessError
 from harness.executors import make_executor
 from harness.pipeline.scoring import resolve_impl
@@ -133,8 +133,8 @@ def _compute(sweep: SweepContext, points: list[SweepPoint], keys: dict[str, str]
     metrics, without = sweep.usable_metrics, sweep.missing_metrics
     datasets = [sweep.datasets[p.split] for p in points]
     first = points[0]
-    work = Work(first.model, first.params, metrics, sweep.impl, spec.protocol, spec.batch_size, spec.workers,
-                datasets[0].reporter)
+    work = Work(first.model, first.params, metrics, sweep.impl, spec.protocol, spec.batch_size,
+                decode_workers(spec.workers), datasets[0].reporter)
     try:
         executor.start(work)
     except HarnessError as exc:  # e.g. a weights file that does not fit: these points fail, the others run
@@ -190,6 +190,7 @@ def _params(sweep: SweepContext, point: SweepPoint, state: Ready, described: dic
         "dataset.fingerprint": dataset.fingerprint[:16], "seed": sweep.seed,
         "metrics": ",".join(m.label() for m in sweep.usable_metrics), "protocol": spec.protocol,
         "batch_size": spec.batch_size, "shard_size": spec.shard_size, "executor": sweep.executor.kind,
+        "decode_workers": decode_workers(spec.workers),
         "harness_version": __version__, "git_commit": git_commit() or "unknown", "weights_sha256": state.sha256,
         "device": sweep.device, "metrics_impl": sweep.impl, **numerics(sweep.device), **described,
     }

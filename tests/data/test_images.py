@@ -156,3 +156,20 @@ def test_grayscale_detection_on_real_coco_photos():
     assert gray == {"000000000086.jpg", "000000000328.jpg", "000000000359.jpg"}
     birds = decode_rgb(COCO_SAMPLE / "images" / "000000000143.jpg")  # the most muted colour photo
     assert chroma_variation(birds)[0] > 2 * 8.0
+
+
+def test_the_device_form_of_the_grayscale_check_equals_numpys_to_the_last_bit():
+    """The form a GPU run uses, run here on the CPU: every photo of the COCO sample (when present), the
+    bundled photos, and random images of odd sizes (odd and even pixel counts, one-pixel images)."""
+    import skimage.data
+
+    from harness.data.images import chroma_variation_torch
+
+    rng = np.random.default_rng(0)
+    images = [np.ascontiguousarray(skimage.data.astronaut()), skimage.data.chelsea(), skimage.data.coffee()]
+    images += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(1, 1), (1, 2), (2, 3), (7, 7), (13, 101)]]
+    images += [np.clip(128 + rng.normal(0, s, (64, 65, 3)), 0, 255).astype(np.uint8) for s in (0.5, 2, 5, 9)]
+    images += [np.asarray(Image.open(p).convert("RGB")) for p in sorted(COCO_SAMPLE.rglob("*.jpg"))]
+    results = [(chroma_variation(x), chroma_variation_torch(x, "cpu")) for x in images]
+    assert [numpy for numpy, torch_form in results if numpy != torch_form] == []
+    assert len({numpy for numpy, _ in results}) > 10  # the images differ: the comparison is not vacuous

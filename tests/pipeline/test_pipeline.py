@@ -244,8 +244,29 @@ def test_each_shard_reports_its_own_peak_device_memory(photo_dir, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: resets.append(device))
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: next(peaks))
+    import harness.pipeline.process as process
+    from harness.data.images import is_grayscale
+
+    monkeypatch.setattr(process, "is_grayscale", lambda rgb, device: is_grayscale(rgb))  # no GPU for the check
     model = build_model("grayscale")
     model.device = "cuda"  # a model that says it runs on CUDA (it touches no GPU)
     result = evaluate(folder.build(photo_dir), model, ["psnr"], batch_size=8, shard_size=5, impl="skimage")
     assert resets == ["cuda", "cuda"]  # one reset per shard (9 images, shards of 5)
     assert result.timings["peak_device_memory_mb"] == 3.0  # the largest of the shards' own peaks
+
+
+def test_a_batched_metric_that_fails_is_scored_on_the_cpu_and_said(photo_dir, monkeypatch):
+    from harness.metrics import registry
+
+    def broken(self, gt, out):
+        raise RuntimeError("no kernel for this shape")
+
+    monkeypatch.setattr(registry.get_metric("psnr"), "score_batch", broken)
+    model = build_model("fake-tint", {"strength": 0.4})
+    dev = evaluate(folder.build(photo_dir), model, ["psnr", "ssim"], impl="torch", batch_size=8)
+    ref = evaluate(folder.build(photo_dir), model, ["psnr", "ssim"], impl="skimage", batch_size=8)
+    ok = dev.rows["status"] == "ok"
+    assert (dev.rows.loc[ok, "psnr"] - ref.rows.loc[ok, "psnr"]).abs().max() == 0  # the CPU form scored them
+    assert (dev.rows.loc[ok, "ssim"] - ref.rows.loc[ok, "ssim"]).abs().max() <= 1e-6  # ssim stayed batched
+    assert dev.warnings == ["metric psnr failed on cpu for a batch (RuntimeError: no kernel for this shape); those "
+                            "images were scored on the CPU (4 times)"]  # 4 photos of 4 sizes: 4 groups
