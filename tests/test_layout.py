@@ -15,7 +15,8 @@ MAX_LINES = 320
 #: The layers, lowest first (docs/architecture.md). A module may import its own unit (package or
 #: foundation module group) and any unit of a lower layer; units of one layer never import each other.
 LAYERS = [
-    [("foundation", ["harness", "harness.errors", "harness.console", "harness.device", "harness.gray"])],
+    [("foundation", ["harness", "harness.errors", "harness.console", "harness.device", "harness.gray",
+                     "harness.locks"])],
     [("config", ["harness.config"]), ("assets", ["harness.assets"])],
     [("models", ["harness.models"]), ("metrics", ["harness.metrics"])],
     [("data", ["harness.data"])],

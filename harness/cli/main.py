@@ -260,6 +260,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except OSError as exc:  # a full disk, a folder made read-only mid-run: the file and the fix, no traceback
+        if debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        fix = ("free space there, or point --tracking-uri, HARNESS_JOURNAL or --out elsewhere"
+               if exc.errno == 28 else "check that path and its permissions")
+        click.echo(f"error: {exc.strerror or exc}{where}.\nFix: {fix}; finished sweep points are kept and the same "
+                   f"command resumes.", err=True)
+        return 1
     except Exception as exc:  # noqa: BLE001
         if debug:
             raise

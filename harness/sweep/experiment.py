@@ -28,7 +28,7 @@ from harness.sweep.points import LoadedSpec, SweepPoint, by_setting, load_spec
 from harness.sweep.preflight import Ready, model_key, preflight_metrics, preflight_models
 from harness.sweep.resume import close_dead_sweeps, reusable
 from harness.sweep.setting import SettingJob, compute_setting
-from harness.sweep.shards import Journal, journal_root
+from harness.sweep.shards import Journal, claim, journal_root
 from harness.tracking.client import Tracker, quiet_mlflow
 from harness.tracking.provenance import git_commit
 from harness.tracking.runs import load_sweep
@@ -111,15 +111,18 @@ def _run_group(sweep: SweepContext, points: list[SweepPoint]) -> list[PointOutco
         return [PointOutcome(p, "failed", message=f"no metric can run: {name}: {sweep.metrics[name].error}",
                              reported=True) for p in points]
     keys = {p.label: run_key(point_identity(sweep, p, state.sha256)) for p in points}
-    done: dict[str, PointOutcome] = {}
-    for point in points:
-        reused = None if sweep.force else reusable(sweep.tracker, keys[point.label])
-        if reused:
-            adopt(sweep.tracker, reused, sweep.parent)
-            done[point.label] = PointOutcome(point, "reused", reused, without=sweep.missing_metrics)
-    todo = [p for p in points if p.label not in done]
-    if todo:
-        done.update(_compute(sweep, todo, keys, state))
+    key = work_key(sweep, points, state.sha256)
+    with claim(sweep.tracker.uri, key, lambda: say(f"[waiting] {points[0].setting}: another harness process is "
+                                                  f"computing it on this store; waiting for it to finish")):
+        done: dict[str, PointOutcome] = {}
+        for point in points:  # checked under the claim: a point is never computed by two processes
+            reused = None if sweep.force else reusable(sweep.tracker, keys[point.label])
+            if reused:
+                adopt(sweep.tracker, reused, sweep.parent)
+                done[point.label] = PointOutcome(point, "reused", reused, without=sweep.missing_metrics)
+        todo = [p for p in points if p.label not in done]
+        if todo:
+            done.update(_compute(sweep, todo, keys, state))
     return [done[p.label] for p in points]
 
 

@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.base import Sample
+from harness.locks import exclusive
 from harness.pipeline.types import Shard, ShardResult
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,15 @@ def journal_root(tracking_uri: str) -> Path:
     if "://" not in tracking_uri:  # a plain folder (MLflow's file store)
         return Path(tracking_uri) / "harness-journal"
     return Path.cwd() / "harness-journal"
+
+
+def claim(tracking_uri: str, key: str, on_wait: Callable[[], None]):
+    """The right to compute the work `key` on this store, held by one process at a time: a lock file in
+    the journal's `claims/` folder (`harness.locks`: released when its process dies, however). A second
+    `harness run` of the same work waits, then finds the finished runs and reuses them. Processes on
+    other machines sharing a remote store see the same claims only if they share the journal folder
+    (`HARNESS_JOURNAL` on a shared file system)."""
+    return exclusive(journal_root(tracking_uri) / "claims" / f"{key}.lock", on_wait)
 
 
 def _json_default(value: Any) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.errors import HarnessError, did_you_mean
 from harness.tracking import layout
+from harness.tracking.store import GuardedClient, bound_http, creating
 
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
@@ -71,7 +72,8 @@ def client_for(tracking_uri: str | None = None, *, must_exist: bool = False):
     db = local_sqlite_path(uri)
     if must_exist and db is not None and not db.exists():
         raise HarnessError(f"No MLflow store at {db}.", hint="Run `harness run SPEC` first, or pass --tracking-uri.")
-    return MlflowClient(uri)
+    bound_http(uri)
+    return GuardedClient(MlflowClient(uri), uri)
 
 
 class Tracker:
@@ -83,27 +85,32 @@ class Tracker:
             _check_writable(self.uri)
         self.experiment_name = experiment
         try:
-            self.client = client_for(self.uri, must_exist=not create)
-            exp = self.client.get_experiment_by_name(experiment)
-            if exp is None and not create:
-                known = [e.name for e in self.client.search_experiments()]
-                raise HarnessError(f"No experiment named '{experiment}' in {self.uri}.{did_you_mean(experiment, known)}",
-                                   hint=f"Known experiments: {', '.join(known) or 'none (run `harness run` first)'}.")
-            if exp is None:
-                self.experiment_id = self.client.create_experiment(experiment, artifact_location=self._artifacts(),
-                                                                   tags={layout.EXPERIMENT_KIND[0]: layout.EXPERIMENT_KIND[1]})
-            else:
-                if exp.lifecycle_stage == "deleted":
-                    self.client.restore_experiment(exp.experiment_id)
-                self.experiment_id = exp.experiment_id
-                if create and exp.tags.get(layout.EXPERIMENT_KIND[0]) != layout.EXPERIMENT_KIND[1]:
-                    self.client.set_experiment_tag(self.experiment_id, *layout.EXPERIMENT_KIND)
+            with creating(local_sqlite_path(self.uri)):
+                self._open(experiment, create)
         except HarnessError:
             raise
         except Exception as exc:
             raise HarnessError(f"Cannot open the MLflow tracking store {self.uri}: {type(exc).__name__}: {exc}",
                                hint="Check --tracking-uri / MLFLOW_TRACKING_URI and that the store is reachable "
                                     "and writable.") from exc
+
+    def _open(self, experiment: str, create: bool) -> None:
+        """The client, and the experiment (created when missing and `create`)."""
+        self.client = client_for(self.uri, must_exist=not create)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None and not create:
+            known = [e.name for e in self.client.search_experiments()]
+            raise HarnessError(f"No experiment named '{experiment}' in {self.uri}.{did_you_mean(experiment, known)}",
+                               hint=f"Known experiments: {', '.join(known) or 'none (run `harness run` first)'}.")
+        if exp is None:
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=self._artifacts(),
+                                                               tags={layout.EXPERIMENT_KIND[0]: layout.EXPERIMENT_KIND[1]})
+        else:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            self.experiment_id = exp.experiment_id
+            if create and exp.tags.get(layout.EXPERIMENT_KIND[0]) != layout.EXPERIMENT_KIND[1]:
+                self.client.set_experiment_tag(self.experiment_id, *layout.EXPERIMENT_KIND)
 
     def _artifacts(self) -> str | None:
         """Artifacts beside a local database (`mlruns/<experiment>`), whatever the working directory."""
