@@ -69,7 +69,8 @@ def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progre
 def _print_points(loaded) -> None:
     click.echo(f"{loaded.spec.name}: {len(loaded.points)} sweep point(s)")
     for i, point in enumerate(loaded.points, 1):
-        params = ", ".join(f"{k}={v}" for k, v in point.resolved.items())
+        params = ", ".join(f"{k}={'official' if k == 'weights' and v is None else v}"
+                           for k, v in point.resolved.items())
         split = f" split={point.split}" if point.split else ""
         click.echo(f"{i:3d}. {point.label}  ({params or 'no parameters'}){split}")
 

@@ -45,7 +45,8 @@ models:
     assert "shared splits save 45% of the FLOPs" in out  # 1 - 6/11 for the only model with FLOPs
 
 
-def test_dry_run_without_the_data_still_prints_flops_per_image(write_spec, tmp_path, capsys):
+def test_dry_run_without_the_data_still_prints_flops_per_image(write_spec, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # an empty weights cache
     spec = write_spec(f"""\
 name: nodata
 dataset: {{source: coco, images: {tmp_path}/none, annotations: {tmp_path}/none.json}}
@@ -53,5 +54,29 @@ models: [{{name: zhang-eccv16}}]
 """)
     assert main(["run", str(spec), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "data of split all is not available here" in out and "? images × 83.5 GFLOP" in out
-    assert "total: unknown until the data is there" in out
+    assert out.count("not available here") == 1 and "data of split all not available here" in out
+    assert "  zhang-eccv16: 83.5 GFLOP per image\n" in out
+    assert "total: image counts unknown until the data is there" in out
+    assert "weights:\n  zhang-eccv16: colorization_release_v2-9b330a0b.pth not cached: `harness run` fetches " \
+           "it, or `harness weights fetch zhang-eccv16`" in out
+
+
+def test_flop_counts_are_remembered_and_counted_again_when_the_code_changes(tmp_path, monkeypatch):
+    import json
+
+    from harness.sweep import dryrun
+    from harness.sweep.points import load_spec
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: f\ndataset: {source: samples}\nmodels: [{name: zhang-eccv16}]\n")
+    point = load_spec(spec).points[0]
+    counted = []
+    cls = get_model_class("zhang-eccv16")
+    real = cls.flops_per_image
+    monkeypatch.setattr(cls, "flops_per_image", lambda params: counted.append(1) or real(params))
+    first = dryrun.flops(point)
+    assert dryrun.flops(point) == first and counted == [1]  # the second time from the cache file
+    assert list(json.loads((tmp_path / "flops.json").read_text()).values()) == [first]
+    monkeypatch.setattr(dryrun, "_code_digest", lambda cls: "edited")  # the model's code changed
+    assert dryrun.flops(point) == first and counted == [1, 1]
