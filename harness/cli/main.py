@@ -39,6 +39,7 @@ def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progre
     """Run the experiment SPEC (a YAML file) and log it to MLflow."""
     from harness.sweep.experiment import run_experiment
     from harness.sweep.points import load_spec
+    from harness.tracking.client import artifact_folder
 
     loaded = load_spec(spec)
     if dry_run:
@@ -56,6 +57,9 @@ def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progre
     failed = [p for p in outcome.points if p.status == "failed"]
     click.echo(f"Sweep run {outcome.parent_run_id}: {done} done, {reused} reused, {len(failed)} failed "
                f"(store: {outcome.tracking_uri}).")
+    folder = artifact_folder(outcome.tracking_uri, loaded.spec.name)
+    if folder is not None:
+        click.echo(f"Results: {folder}/<run id>/artifacts/ (per_image.csv, grids/, plots/ of each point run).")
     click.echo("Browse it with `harness ui`; rank it with `harness compare`.")
     if failed:
         click.echo(f"{len(failed)} sweep point(s) failed; see the messages above.", err=True)
@@ -78,7 +82,17 @@ def _print_points(loaded) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 def validate(spec: Path) -> None:
-    """Check SPEC without running it."""
+    """Check SPEC (an experiment spec, or a thresholds file for `harness check`) without running it."""
+    from harness.config.yamlio import load_yaml
+
+    data = load_yaml(spec, what="file").data
+    if isinstance(data, dict) and not {"name", "dataset", "models"} & set(data):
+        from harness.report.check import load_thresholds
+
+        bounds = load_thresholds(spec)
+        count = sum(len(b) for b in bounds.bounds.values())
+        click.echo(f"{spec}: a valid thresholds file, {count} bound(s) on {len(bounds.bounds)} model(s) or point(s).")
+        return
     from harness.sweep.points import load_spec
 
     loaded = load_spec(spec)

@@ -113,8 +113,11 @@ def format_failed(failed: list[tuple[str, str]]) -> str:
     """The sweep points that have no finished run to rank, with why."""
     if not failed:
         return ""
-    return "\n".join([f"Not ranked: {len(failed)} point(s) failed in this sweep:"]
-                     + [f"  {label}: {reason}" for label, reason in failed])
+    lines = [f"Not ranked: {len(failed)} point(s) failed in this sweep:"]
+    for label, reason in failed:  # the whole reason: a weights message goes on to its URLs and the fix
+        first, *rest = reason.splitlines() or [""]
+        lines += [f"  {label}: {first}", *(f"    {line}" for line in rest)]
+    return "\n".join(lines)
 
 
 def format_ranking(table: pd.DataFrame, fmt: Literal["table", "csv", "markdown"], metric: str) -> str:

@@ -18,10 +18,11 @@ from pydantic import BaseModel
 
 from harness.config.load import read_spec, spec_error
 from harness.config.params import ParamError, validate_params
-from harness.config.schema import CocoData, ModelEntry, Spec
+from harness.config.schema import CocoData, ModelEntry, Spec, VideoData
 from harness.config.yamlio import YamlDoc
 from harness.errors import HarnessError, did_you_mean
 from harness.metrics import MetricChoice, get_metric, metric_names
+from harness.metrics.temporal import SCORES as TEMPORAL
 from harness.models.registry import get_model_class, model_names
 
 
@@ -133,6 +134,12 @@ def _check_metrics(doc: YamlDoc, spec: Spec) -> list[MetricChoice]:
     for i, entry in enumerate(spec.metrics):
         name, options = (entry, {}) if isinstance(entry, str) else (entry.name, entry.options)
         loc = ("metrics", i) if isinstance(entry, str) else ("metrics", i, "name")
+        if name in TEMPORAL:
+            video = isinstance(spec.dataset, VideoData)
+            raise spec_error(doc, loc, f"'{name}' is a temporal score, not a metric to choose: "
+                             + ("every video run computes cdc, warp_error and flicker (and their _gt levels)."
+                                if video else "only a video dataset (source: video) has temporal scores."),
+                             hint="Remove it from metrics" + (" (it is computed anyway)." if video else "."))
         if name not in known:
             raise spec_error(doc, loc, f"unknown metric '{name}'.{did_you_mean(name, known)}",
                              hint=f"Known metrics: {', '.join(known)}.")

@@ -64,6 +64,15 @@ def _check_writable(uri: str) -> None:
                                 "e.g. sqlite:////tmp/mlflow.db.")
 
 
+def artifact_folder(uri: str, experiment: str) -> Path | None:
+    """Where a local store keeps an experiment's run artifacts (`mlruns/<experiment>` beside the database);
+    None for a remote store."""
+    db = local_sqlite_path(resolve_tracking_uri(uri))
+    if db is None:
+        return None
+    return db.parent / DEFAULT_ARTIFACTS / (re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip("._") or "experiment")
+
+
 def client_for(tracking_uri: str | None = None, *, must_exist: bool = False):
     """An `MlflowClient` on the resolved store; with `must_exist`, a missing local store is an error."""
     from mlflow.tracking import MlflowClient
@@ -114,11 +123,8 @@ class Tracker:
 
     def _artifacts(self) -> str | None:
         """Artifacts beside a local database (`mlruns/<experiment>`), whatever the working directory."""
-        db = local_sqlite_path(self.uri)
-        if db is None:
-            return None
-        folder = re.sub(r"[^A-Za-z0-9._-]+", "_", self.experiment_name).strip("._") or "experiment"
-        return (db.parent / DEFAULT_ARTIFACTS / folder).as_uri()
+        folder = artifact_folder(self.uri, self.experiment_name)
+        return folder.as_uri() if folder is not None else None
 
     # ----- writing ---------------------------------------------------------------------
     def start_run(self, name: str, tags: dict[str, str]) -> str:

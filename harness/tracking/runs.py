@@ -59,7 +59,7 @@ def load_sweep(tracker: Tracker, *, all_parents: bool = False, failures: bool = 
         for outcome in tracker.read_json(parent.info.run_id, layout.OUTCOMES) or []:
             if outcome.get("status") == "failed" and outcome["label"] not in finished \
                     and outcome["label"] not in {f[0] for f in failed}:
-                failed.append((outcome["label"], (outcome.get("message") or "").splitlines()[0][:300]))
+                failed.append((outcome["label"], (outcome.get("message") or "").strip()))
     return SweepRuns(tracker.experiment_name, runs_frame(runs), [p.info.run_id for p in chosen],
                  _utc(chosen[0].info.start_time), failed)
 

@@ -104,3 +104,28 @@ def test_a_plugin_metric_is_usable_from_a_spec(write_spec, tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("t").experiment_id])
     point = next(r for r in runs if r.data.tags.get("harness.kind") == "point")
     assert "plugin_mean_gap_mean" in point.data.metrics and point.data.params["metrics"] == "psnr,plugin_mean_gap"
+
+
+def test_validate_knows_thresholds_files_and_specs(capsys):
+    assert main(["validate", str(ROOT / "experiments" / "thresholds.yaml")]) == 0
+    assert "a valid thresholds file" in capsys.readouterr().out
+    assert main(["validate", str(ROOT / "experiments" / "quickstart.yaml")]) == 0
+    assert "valid, 4 sweep point(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("source, said", [
+    ("{source: samples}", "only a video dataset (source: video) has temporal scores"),
+    ("{source: video, path: clips}", "every video run computes cdc, warp_error and flicker"),
+])
+def test_a_temporal_score_named_as_a_metric_says_why_it_is_not_one(write_spec, capsys, source, said):
+    spec = write_spec(f"name: t\ndataset: {source}\nmodels: [{{name: grayscale}}]\nmetrics: [psnr, cdc]\n")
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "line 4, key 'metrics[1]'" in err and "'cdc' is a temporal score" in err and said in err
+
+
+def test_the_end_of_a_run_says_where_its_results_are(write_spec, tracking_uri, tmp_path, capsys):
+    spec = write_spec("name: where\ndataset: {source: samples, limit: 1}\nmodels: [{name: grayscale}]\n"
+                      "metrics: [psnr]\ngrids: {count: 0}\ndevice: cpu\n")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
+    assert f"Results: {tmp_path / 'mlruns' / 'where'}/<run id>/artifacts/" in capsys.readouterr().out

@@ -125,3 +125,14 @@ def test_plain_table_is_aligned_with_footnote():
     assert lines[-1].startswith("≈ next:") and "not significant" in lines[-1]
     no_overlap = format_ranking(rank(runs(), "delta_e_mean"), "table", "delta_e_mean")
     assert "≈" not in no_overlap
+
+
+def test_a_failed_points_whole_reason_is_listed_indented():
+    from harness.report.compare import format_failed
+
+    reason = "Weights file ColorizeArtistic_gen.pth is not available from any of 2 URL(s):\n  https://a/x.pth\n" \
+             "  https://b/x.pth\nFetch it with `harness weights fetch deoldify-artistic`."
+    assert format_failed([("deoldify-artistic", reason)]).splitlines() == [
+        "Not ranked: 1 point(s) failed in this sweep:",
+        "  deoldify-artistic: Weights file ColorizeArtistic_gen.pth is not available from any of 2 URL(s):",
+        "      https://a/x.pth", "      https://b/x.pth", "    Fetch it with `harness weights fetch deoldify-artistic`."]
