@@ -72,6 +72,36 @@ def weights_path(name: str) -> None:
 
 
 @click.group()
+def reference() -> None:
+    """The upstream code the parity tests compare the models with: fetch (pinned, verified), status."""
+
+
+@reference.command("fetch")
+@click.option("--dest", type=click.Path(path_type=Path), default=None,
+              help="Folder (default: the checkout's .reference/, where the tests look).")
+def reference_fetch(dest) -> None:
+    """Download Zhang et al.'s and DDColor's upstream files at their pinned commits, checking each git blob id."""
+    from harness.tools.upstream import fetch, reference
+
+    dest = dest or reference.CHECKOUT / ".reference"
+    written = fetch.fetch(dest)
+    click.echo(f"{dest}: {len(written)} file(s) fetched, {len(fetch.MANIFEST) - len(written)} already there, all "
+               f"verified. Point the tests elsewhere with HARNESS_REFERENCE_DIR={dest} if that is not the default.")
+
+
+@reference.command("status")
+@click.option("--dest", type=click.Path(path_type=Path), default=None, help="Folder (default: where the tests look).")
+def reference_status(dest) -> None:
+    """Each upstream file: ok, missing, or DIFFERS from the pinned commit."""
+    from harness.tools.upstream import fetch, reference
+
+    dest = dest or reference.reference_dir()
+    click.echo(f"reference folder: {dest}")
+    for item, state in fetch.status(dest):
+        click.echo(f"  {item.dest}: {state} ({item.repo[0]}@{item.repo[1][:8]}:{item.path})")
+
+
+@click.group()
 def data() -> None:
     """Prepare and download datasets."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from harness import __version__
-from harness.cli.assets import data, weights
+from harness.cli.assets import data, reference, weights
 from harness.errors import HarnessError
 
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory)."
@@ -252,6 +252,7 @@ def bench_command(model_name, settings, batch_size, images, rounds, device, vs_u
 
 cli.add_command(weights)
 cli.add_command(data)
+cli.add_command(reference)
 
 
 def main(argv: list[str] | None = None) -> int:

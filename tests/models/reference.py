@@ -10,6 +10,6 @@ from harness.tools.upstream import reference
 def require(package: str):
     """The reference package, or skip the test saying where it was looked for."""
     if not reference.available(package):
-        pytest.skip(f"upstream reference '{package}' not found in {reference.reference_dir()} "
-                    "(../shared/reference, or set HARNESS_REFERENCE_DIR)")
+        pytest.skip(f"upstream reference '{package}' not found in {reference.reference_dir()}: "
+                    f"{reference.FETCH_HINT}")
     return reference.load(package)
