@@ -4,7 +4,7 @@ Two `harness run` on one store must not race: creating a new store (MLflow's mig
 computing one model setting are each done by one process at a time. The lock is the kernel's
 (`fcntl.flock`), so it is released when its process dies, however it dies (kill -9 included):
 a lock file left behind never blocks anyone. Where `fcntl` does not exist (Windows) nothing is
-locked, and the README says so.
+locked, and docs/reliability.md says so.
 """
 
 from __future__ import annotations

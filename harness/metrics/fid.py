@@ -14,7 +14,7 @@ streaming pipeline; only the feature rows are kept.
   values of X1 X2ᵀ), which agrees with pytorch-fid's scipy `sqrtm` and is thousands of times
   faster. No bootstrap CI: resampling feature rows with replacement duplicates a third of
   them, which FID reads as lost diversity, so bootstrap FIDs sit far above the estimate (see
-  the README). FID is strongly biased upward below ~2,000 images: the run says so.
+  docs/metrics.md). FID is strongly biased upward below ~2,000 images: the run says so.
 - KID: the unbiased polynomial-kernel MMD² (degree 3, γ = 1/d, coef 1) averaged over random
   subsets, with the subsets' population standard deviation, as torchmetrics and
   torch-fidelity define it. With fewer images than `subset_size`, subsets take every image.

@@ -23,7 +23,7 @@ from harness.sweep.setting import SettingJob, compute_setting
 
 @dataclass(frozen=True)
 class Options:
-    """How `evaluate` runs: the spec's settings of the same names (see the README's spec reference)."""
+    """How `evaluate` runs: the spec's settings of the same names (see docs/spec.md)."""
 
     label: str = ""
     batch_size: int = 8

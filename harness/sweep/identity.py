@@ -33,7 +33,7 @@ def run_key(identity: dict[str, Any]) -> str:
 
 
 def point_identity(sweep: SweepContext, point: SweepPoint, weights_sha: str | None) -> dict[str, Any]:
-    """Everything that changes a point's numbers; its hash is the run key (see the README)."""
+    """Everything that changes a point's numbers; its hash is the run key (docs/tracking.md)."""
     spec = sweep.loaded.spec
     return {"point": point.identity(), "data": sweep.datasets[point.split].fingerprint,
             "seed": sweep.seed,
