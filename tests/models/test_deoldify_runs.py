@@ -27,16 +27,16 @@ def test_sweep_of_both_models_runs_into_mlflow(write_spec, tracking_uri, artisti
                                                capsys):
     spec = write_spec(f"""\
 name: deoldify-e2e
-dataset: {{source: samples, limit: 3, seed: 0}}
+dataset: {{source: samples, limit: 2, seed: 0}}
 models:
   - name: grayscale
   - name: deoldify-artistic
-    render_factor: [8, 16]
+    render_factor: [4, 8]
     weights: {artistic_checkpoint}
   - name: deoldify-stable
-    render_factor: [8, 16]
+    render_factor: [4, 8]
     weights: {stable_checkpoint}
-grids: {{count: 3}}
+grids: {{count: 2}}
 batch_size: 2
 device: cpu
 """)
@@ -46,10 +46,10 @@ device: cpu
     runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("harness.kind") == "point"]
     assert len(runs) == 5
     by_label = {r.data.tags["harness.label"]: r for r in runs}
-    art = by_label[f"deoldify-artistic[render_factor=16,weights={artistic_checkpoint}]"]
+    art = by_label[f"deoldify-artistic[render_factor=8,weights={artistic_checkpoint}]"]
     p = art.data.params
-    assert p["render_factor"] == "16" and p["precision"] == "fp32" and p["device"] == "cpu"
-    assert len(p["weights_sha256"]) == 64 and p["render_size"] == "256"
+    assert p["render_factor"] == "8" and p["precision"] == "fp32" and p["device"] == "cpu"
+    assert len(p["weights_sha256"]) == 64 and p["render_size"] == "128"
     assert art.data.metrics["n_scored"] > 0 and "psnr_mean" in art.data.metrics
     stable = [r for label, r in by_label.items() if label.startswith("deoldify-stable")]
     assert len(stable) == 2 and all(r.info.status == "FINISHED" for r in stable)

@@ -232,9 +232,12 @@ def test_a_new_scoring_version_gives_a_new_run(key_setup, monkeypatch):
 def test_a_cpu_run_is_never_reused_for_a_cuda_spec(key_setup, monkeypatch, tracking_uri):
     """A fake CUDA device: the model and metrics touch no GPU, only the device names differ."""
     import harness.device
+    import harness.pipeline.process as process
+    from harness.data.images import is_grayscale
 
     run, _, _ = key_setup
     monkeypatch.setattr(harness.device, "_cuda_count", lambda: 1)
+    monkeypatch.setattr(process, "is_grayscale", lambda rgb, device: is_grayscale(rgb))  # the check on the CPU
     assert run(device="cuda") == "[done]"  # the CPU run exists, same everything else: not reused
     assert run(device="cuda") == "[reused]"
     client = MlflowClient(tracking_uri)
