@@ -143,6 +143,17 @@ def data_prepare(spec_path, images, annotations, split, out, progress) -> None:
                f"(see manifest.csv).")
 
 
+@data.command("sample")
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("data/sample"), show_default=True)
+def data_sample(dest) -> None:
+    """Write small sample datasets from scikit-image's bundled photos: a COCO-format folder and a clip."""
+    from harness.data.sample_data import write_samples
+
+    written = write_samples(dest)
+    click.echo(f"{dest}: COCO-format sample in {written['coco'].parent}, clip {written['video']} (from the photos "
+               f"bundled with scikit-image; for trying the harness, not for numbers to publish).")
+
+
 @data.group("download")
 def data_download() -> None:
     """Download public datasets."""
