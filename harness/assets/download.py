@@ -22,6 +22,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from harness.errors import HarnessError
 
@@ -132,12 +133,42 @@ def _verify(part: Path, *, size: int | None, sha256: str | None, md5: str | None
                 raise DownloadError(f"{algo} mismatch: expected {expected.strip().lower()}, got {got}")
 
 
+def _unresolved_host(exc: BaseException) -> str | None:
+    """The host name whose DNS lookup failed somewhere in `exc`'s causes, else None.
+
+    A failed lookup is final (no network, or no such host): retrying it only makes an offline
+    user wait, so `download` gives up on that host at once."""
+    import socket
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        cause = stack.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror) or type(cause).__name__ == "NameResolutionError":
+            match = re.search(r"host='([^']+)'", str(exc)) or re.search(r"resolve '([^']+)'", str(exc))
+            return match.group(1) if match else "?"
+        stack += [cause.__cause__, cause.__context__, *[a for a in getattr(cause, "args", ()) if
+                                                        isinstance(a, BaseException)]]
+        reason = getattr(cause, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return None
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, DownloadError):
         return exc.message
     if isinstance(exc, _Transient):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    host = _unresolved_host(exc)
+    if host is not None:
+        return f"cannot resolve host '{host}' (no network, or DNS does not answer)"
+    text = str(exc)
+    inner = re.search(r"Caused by \w+\((?:<[^>]+>, )?'?(.*?)'?\)\)?$", text)
+    return f"{type(exc).__name__}: {inner.group(1) if inner else text}"[:300]
 
 
 def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None = None, md5: str | None = None,
@@ -161,11 +192,16 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
     part = part_path(dest)
     transient = (_Transient, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
     problems: list[str] = []
+    unresolved: set[str] = set()  # hosts whose lookup failed: final, never asked again in this call
     with requests.Session() as session:
         session.headers["User-Agent"] = "harness-download/1"
         for index, candidate in enumerate(urls):
             if index and not (sha256 or md5):
                 part.unlink(missing_ok=True)  # nothing could tell bytes of two sources apart
+            host = urlsplit(candidate).hostname
+            if host in unresolved:
+                problems.append(f"{candidate}: not tried (host '{host}' did not resolve above)")
+                continue
             error = "no attempt made"
             restarted = False
             attempt = 0
@@ -177,6 +213,9 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
                     _verify(part, size=size, sha256=sha256, md5=md5)
                 except transient as exc:
                     error = _describe(exc)
+                    if _unresolved_host(exc) is not None:
+                        unresolved.add(host)
+                        break
                     attempt += 1
                     if attempt <= retries:
                         time.sleep(min(RETRY_BACKOFF * 2 ** (attempt - 1), 10.0))
@@ -199,7 +238,8 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
             problems.append(f"{candidate}: {error}")
     raise DownloadError(
         f"Could not download {dest.name} from any of {len(urls)} URL(s):\n  " + "\n  ".join(problems),
-        hint=f"Check the network (or the URL), or place a correct copy at {dest} by hand.")
+        hint=f"Check the network (or the URL), or place a correct copy at {dest} by hand"
+             + (" (HARNESS_OFFLINE=1 skips downloads at once)." if unresolved else "."))
 
 
 # ----- archives -------------------------------------------------------------------------

@@ -81,14 +81,16 @@ HAND_PLACED_HINT = ("or place the file by hand: copy it to the cache path above,
                     "(`weights: PATH` in a spec, `--weights PATH` on the command line).")
 
 
-def _unavailable(item: WeightsFile, why: str, *, mismatch: bool = False) -> WeightsUnavailable:
+def _unavailable(item: WeightsFile, why: str, *, mismatch: bool = False, tried: bool = False) -> WeightsUnavailable:
+    """The one message for missing weights: why, the URLs (listed once: with their errors when `tried`),
+    the cache path and how to fix it."""
     item = mirrored(item)
-    urls = "\n  ".join(item.urls)
+    urls = "" if tried else "\nURLs:\n  " + "\n  ".join(item.urls)
     note = (f" The expected size/sha256 come from {item.source}: if you trust this copy, report the actual "
             "value so the table can be corrected." if mismatch else "")
     return WeightsUnavailable(
-        f"Weights for {item.name} ({item.filename}) are not available: {why}\n"
-        f"URLs:\n  {urls}\nCache path: {cached_path(item)}{note}",
+        f"Weights for {item.name} ({item.filename}) are not available: {why}{urls}\n"
+        f"Cache path: {cached_path(item)}{note}",
         hint=f"Run `harness weights fetch {item.name}` where the network is reachable (HARNESS_OFFLINE unset), "
              + HAND_PLACED_HINT)
 
@@ -99,7 +101,7 @@ def _download(item: WeightsFile, *, progress: bool) -> Path:
     try:
         download(item.urls, path, sha256=item.sha256, size=item.size, progress=progress)
     except DownloadError as exc:
-        raise _unavailable(item, exc.message, mismatch="mismatch" in exc.message) from None
+        raise _unavailable(item, exc.message, mismatch="mismatch" in exc.message, tried=True) from None
     file_sha256(path)  # remember the digest beside the file, so later runs need not hash it again
     return path
 

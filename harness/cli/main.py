@@ -93,10 +93,17 @@ def validate(spec: Path) -> None:
         count = sum(len(b) for b in bounds.bounds.values())
         click.echo(f"{spec}: a valid thresholds file, {count} bound(s) on {len(bounds.bounds)} model(s) or point(s).")
         return
+    from harness.data import unavailable
+    from harness.sweep.dryrun import weights_lines
     from harness.sweep.points import load_spec
 
     loaded = load_spec(spec)
     click.echo(f"{spec}: valid, {len(loaded.points)} sweep point(s).")
+    problem = unavailable(loaded.spec.dataset)
+    if problem is not None:  # a spec may be written before its data is there: a warning, not an error
+        click.echo("warning: its data is not here: " + problem.replace("\n", "\n  "))
+    for line in weights_lines(loaded):
+        click.echo(line)
 
 
 def _settings(pairs: tuple[str, ...]) -> dict:

@@ -71,7 +71,8 @@ class VideoData(_Sampling):
     """Video clips (files or DAVIS-style frame folders); every evaluated frame is a sample. `limit` counts clips."""
 
     source: Literal["video"]
-    path: Path
+    path: Path | list[Path] = Field(description="A clip, or a folder of clips or frame folders; or a list of "
+                                                "candidates in order of preference (the first that exists is used).")
     max_frames: int | None = Field(None, ge=1, description="Evaluate at most this many frames of each clip.")
     stride: int = Field(1, ge=1, description="Evaluate every stride-th frame (frame 0, stride, 2*stride, ...).")
     preview_frames: int = Field(90, ge=0, description="Frames in the side-by-side videos of the best and worst "

@@ -24,6 +24,7 @@ import numpy as np
 from harness.data.base import Dataset, Sample, select
 from harness.data.coco_report import CocoReporter
 from harness.data.images import decode_rgb
+from harness.data.sample_data import provide, sample_kind
 from harness.errors import HarnessError, did_you_mean
 
 
@@ -119,17 +120,23 @@ def _loader(path: Path):
     return lambda: decode_rgb(path)
 
 
-def choose_files(spec_dataset) -> tuple[Path, Path, int]:
+def choose_files(spec_dataset, write_sample: bool = True) -> tuple[Path, Path, int]:
     """The first candidate pair (images folder, annotations file) that exists, and its position.
 
     With one pair, a missing folder or file is named on its own; with several, the error lists
-    every candidate and what is missing of each.
+    every candidate and what is missing of each. A pair naming where `harness data sample` writes
+    its COCO folder is written when no pair exists (and only chosen when `write_sample` is False: validating).
     """
     images, annotations = spec_dataset.images, spec_dataset.annotations
     listed = list(zip(images, annotations)) if isinstance(images, list) else [(images, annotations)]
     pairs = [(Path(i).expanduser(), Path(a).expanduser()) for i, a in listed]
     for position, (images, annotations) in enumerate(pairs):
         if images.is_dir() and annotations.is_file():
+            return images, annotations, position
+    for position, (images, annotations) in enumerate(pairs):
+        if sample_kind(images, annotations) == "coco":  # the harness's own sample, written on first use
+            if write_sample:
+                provide(images, annotations)
             return images, annotations, position
     if len(pairs) == 1:
         images, annotations = pairs[0]
@@ -142,7 +149,9 @@ def choose_files(spec_dataset) -> tuple[Path, Path, int]:
     raise HarnessError("None of the COCO candidates in dataset.images / dataset.annotations exists (relative paths "
                        "are taken from the working directory, here " + str(Path.cwd()) + "):\n" + "\n".join(lines),
                        hint="Run from the folder the paths are relative to, fetch COCO val2017 with `harness data "
-                            "download coco --split val2017 --annotations --dest data/coco`, or fix the paths.")
+                            "download coco --split val2017 --annotations --dest data/coco`, add the harness's own "
+                            "sample (data/sample/coco/images, data/sample/coco/instances.json) as the last "
+                            "candidate, or fix the paths.")
 
 
 def build(spec_dataset, split: str | None) -> Dataset:

@@ -6,11 +6,17 @@ the cup and the motorcycle; the rocket has none) for specs that need COCO's layo
 object masks, and a short clip (a pan across a photo, H.264) for the video source. They are for
 trying the harness and for its tests, not for numbers to publish: five images make a FID that
 means little, and a pan is gentler than real footage. Re-running rewrites nothing that is there.
+
+A spec may name where `harness data sample` puts them (under `data/sample/` in the working
+directory, `DEFAULT_DEST`), usually as its last candidate: when no earlier candidate exists, the
+dataset is written there on first use, said on the terminal (`provide`), so a shipped spec
+never fails only because a dataset kept elsewhere is absent.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,9 @@ CATEGORIES = [{"id": 1, "name": "person", "supercategory": "person"},
               {"id": 17, "name": "cat", "supercategory": "animal"},
               {"id": 47, "name": "cup", "supercategory": "kitchen"}]
 CLIP_FRAMES, CLIP_FPS, CLIP_SIZE, CLIP_STEP = 48, 24, (240, 320), 3
+DEFAULT_DEST = Path("data/sample")  # relative to the working directory, as a spec's paths are
+#: what a path under DEFAULT_DEST is, for `provides`
+LAYOUT = {"coco/images": "coco", "coco/instances.json": "coco", "video": "video", "video/pan.mp4": "video"}
 
 
 def _photo(name: str) -> np.ndarray:
@@ -46,8 +55,10 @@ def write_coco(dest: Path) -> Path:
     for image_id, (name, boxes) in PHOTOS.items():
         rgb = _photo(name)
         file = dest / "images" / f"{image_id:012d}.jpg"
-        if not file.exists():
-            Image.fromarray(rgb).save(file, quality=95)
+        if not file.exists():  # written whole or not at all: a concurrent reader never sees half a JPEG
+            part = file.with_name(f".{file.name}.{os.getpid()}.part")
+            Image.fromarray(rgb).save(part, format="JPEG", quality=95)
+            part.replace(file)
         images.append({"id": image_id, "file_name": file.name, "height": rgb.shape[0], "width": rgb.shape[1]})
         for category, x0, y0, x1, y1 in boxes:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category,
@@ -55,8 +66,10 @@ def write_coco(dest: Path) -> Path:
                                 "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]]})
     path = dest / "instances.json"
     if not path.exists():
-        path.write_text(json.dumps({"info": {"description": "harness sample: scikit-image photos, rough boxes"},
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        part.write_text(json.dumps({"info": {"description": "harness sample: scikit-image photos, rough boxes"},
                                     "images": images, "annotations": annotations, "categories": CATEGORIES}))
+        part.replace(path)
     return path
 
 
@@ -70,7 +83,7 @@ def write_clip(dest: Path) -> Path:
         return path
     photo = _photo("coffee")
     h, w = CLIP_SIZE
-    part = path.with_name(path.name + ".part.mp4")
+    part = path.with_name(f".{path.stem}.{os.getpid()}.part.mp4")
     writer = VideoWriter(part, w, h, CLIP_FPS)
     try:
         for k in range(CLIP_FRAMES):
@@ -84,3 +97,34 @@ def write_clip(dest: Path) -> Path:
 def write_samples(dest: Path) -> dict[str, Path]:
     """Both samples under `dest` (`coco/`, `video/`)."""
     return {"coco": write_coco(dest / "coco"), "video": write_clip(dest / "video")}
+
+
+def provides(path: Path) -> str | None:
+    """'coco' or 'video' when `path` is where `harness data sample` (at DEFAULT_DEST) puts that dataset."""
+    try:
+        where = Path(path).expanduser().resolve().relative_to((Path.cwd() / DEFAULT_DEST).resolve())
+    except ValueError:
+        return None
+    return LAYOUT.get(where.as_posix())
+
+
+def sample_kind(*paths: Path) -> str | None:
+    """The sample dataset ('coco', 'video') that all of `paths` belong to, else None."""
+    kinds = {provides(p) for p in paths}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def provide(*paths: Path) -> bool:
+    """Write the sample dataset that all of `paths` belong to, if they all name one (see the module
+    docstring), and say so; False when they do not (nothing is written)."""
+    from harness.console import say
+
+    kind = sample_kind(*paths)
+    if kind is None:
+        return False
+    dest = Path.cwd() / DEFAULT_DEST / kind
+    if not all(Path(p).expanduser().exists() for p in paths):
+        say(f"[data] writing the harness's {kind} sample to {DEFAULT_DEST / kind} (scikit-image's photos; as "
+            f"`harness data sample` does): for trying the harness, not for numbers to publish")
+    write_coco(dest) if kind == "coco" else write_clip(dest)
+    return True

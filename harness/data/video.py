@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.data.base import Dataset, Sample, file_identity, select
 from harness.data.images import decode_rgb
+from harness.data.sample_data import provide, sample_kind
 from harness.data.video_decode import VIDEO_SUFFIXES, ClipReader, probe
 from harness.errors import HarnessError, ImageError
 
@@ -105,15 +106,31 @@ def _clip_samples(clip: str, path: Path, max_frames: int | None, stride: int) ->
     return samples, fps
 
 
+def choose_path(paths: Path | list[Path], write_sample: bool = True) -> tuple[Path, int]:
+    """The first of the spec's candidate paths that exists, and its position; else the harness's own
+    sample clip when a candidate names it (written on first use; only chosen when `write_sample` is False)."""
+    candidates = [Path(p).expanduser() for p in (paths if isinstance(paths, list) else [paths])]
+    for position, path in enumerate(candidates):
+        if path.exists():
+            return path, position
+    for position, path in enumerate(candidates):
+        if sample_kind(path) == "video":
+            if write_sample:
+                provide(path)
+            return path, position
+    listed = ", ".join(f"'{p}'" for p in candidates)
+    raise HarnessError(f"Video path {listed} does not exist." if len(candidates) == 1 else
+                       f"None of the video candidates {listed} exists (relative paths start at the working "
+                       f"directory, here {Path.cwd()}).",
+                       hint="Fix dataset.path in the spec: a clip, or a folder of clips or frame folders; or add "
+                            "the harness's own sample clip, data/sample/video, as the last candidate.")
+
+
 def build(spec_dataset) -> Dataset:
     """The frames of the selected clips (see the module docstring)."""
     from harness.data.video_report import VideoReporter
 
-    path = Path(spec_dataset.path).expanduser()
-    if not path.exists():
-        raise HarnessError(f"Video path '{path}' does not exist.",
-                           hint="Fix dataset.path in the spec: a clip, or a folder of clips or frame folders "
-                                "(relative paths start at the working directory).")
+    path, position = choose_path(spec_dataset.path)
     clips = find_clips(path)
     if not clips:
         raise HarnessError(f"No video clips under '{path}'.",
@@ -131,6 +148,8 @@ def build(spec_dataset) -> Dataset:
     info = {"source": "video", "path": str(path.resolve()), "limit": spec_dataset.limit, "seed": spec_dataset.seed,
             "max_frames": spec_dataset.max_frames, "stride": spec_dataset.stride, "clips": len(chosen),
             "size": len(samples)}
+    if isinstance(spec_dataset.path, list) and len(spec_dataset.path) > 1:
+        info["candidate"] = f"{position + 1} of {len(spec_dataset.path)}"
     items = [[_identity(clips[c], root) for c in chosen], spec_dataset.max_frames, spec_dataset.stride]
     name = path.resolve().stem if path.is_file() else path.resolve().name
     return Dataset(name=name, source="video", samples=samples, info=info, fingerprint_items=items,

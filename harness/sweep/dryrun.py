@@ -94,22 +94,31 @@ def _work(images: int | None, flops: float | None) -> str:
     return f"{images:,} images × {per} = {images * flops / 1e12:,.1f} TFLOP" if images is not None else per
 
 
-def _weights_lines(loaded: LoadedSpec) -> list[str]:
-    """Which official weights files the sweep needs and whether they are cached (nothing is fetched)."""
+def _weights_line(owner: str, item, given) -> str | None:
+    """One weights file of a model or metric: given in the spec, cached, or not (and how to get it)."""
+    if given is not None:
+        return f"  {owner}: {given} (given in the spec)"
+    if item is None:
+        return None
+    if official.cached_path(item).is_file():
+        return f"  {owner}: {item.filename} cached"
+    return (f"  {owner}: {item.filename} not cached: `harness run` fetches it, or `harness weights fetch {item.name}`"
+            + (" (HARNESS_OFFLINE is set: it will not be fetched)" if official.offline() else ""))
+
+
+def weights_lines(loaded: LoadedSpec) -> list[str]:
+    """Which official weights files the sweep's models and metrics need and whether they are cached
+    (nothing is fetched)."""
     lines = []
     for model in dict.fromkeys(p.model for p in loaded.points):
         point = next(p for p in loaded.points if p.model == model)
         cls = get_model_class(model)
-        if getattr(point.params, "weights", None) is not None:
-            lines.append(f"  {model}: {point.params.weights} (given in the spec)")
-            continue
         item = cls.variant.official_weights(point.params) if cls.variant is not None else None
-        if item is None:
-            continue
-        there = official.cached_path(item).is_file()
-        lines.append(f"  {model}: {item.filename} " + ("cached" if there else
-                     f"not cached: `harness run` fetches it, or `harness weights fetch {item.name}`"
-                     + (" (HARNESS_OFFLINE is set: it will not be fetched)" if official.offline() else "")))
+        lines.append(_weights_line(model, item, getattr(point.params, "weights", None)))
+    for choice in loaded.metrics:
+        lines.append(_weights_line(f"metric {choice.name}", choice.metric.official_weights(choice.params),
+                                   getattr(choice.params, "weights", None)))
+    lines = [line for line in lines if line is not None]
     return ["weights:", *lines] if lines else []
 
 
@@ -122,7 +131,7 @@ def report(loaded: LoadedSpec) -> list[str]:
         splits = [str(s) for s, e in errors.items() if e == error]
         which = f"split{'s' if len(splits) > 1 else ''} {', '.join(splits)}" if splits != ["None"] else "the dataset"
         lines.append(f"data of {which} not available here: {error}")
-    lines += _weights_lines(loaded)
+    lines += weights_lines(loaded)
     lines.append("model work (images listed × FLOPs per image):")
     for s in found:
         if s.union is None:  # no image counts: one line per setting

@@ -148,6 +148,35 @@ def test_every_url_failing_lists_each_with_its_error(http_server, tmp_path):
     assert str(tmp_path / "f.bin") in text  # where to put the file by hand
 
 
+def test_a_host_that_does_not_resolve_fails_at_once_and_is_not_asked_again(http_server, tmp_path, monkeypatch):
+    """Offline, DNS fails: that is final (no retries with back-off), the host's other URLs are not tried,
+    a URL on another host still is, and the reason is one short line, not urllib3's chain."""
+    import socket
+    import time
+
+    real = socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        if host == "weights.example.org":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    monkeypatch.setattr(dl, "RETRY_BACKOFF", 1.0)  # what a user waits: retries would take seconds
+    http_server.add("/f.bin", DATA)
+    urls = ["http://weights.example.org/a/f.bin", "http://weights.example.org/b/f.bin", http_server.url("/f.bin")]
+    started = time.monotonic()
+    assert download(urls, tmp_path / "f.bin", sha256=SHA, progress=False) == tmp_path / "f.bin"
+    assert time.monotonic() - started < 2.0
+    with pytest.raises(DownloadError) as info:
+        download(urls[:2], tmp_path / "g.bin", progress=False)
+    assert time.monotonic() - started < 2.0
+    text = str(info.value)
+    assert f"{urls[0]}: cannot resolve host 'weights.example.org'" in text
+    assert f"{urls[1]}: not tried (host 'weights.example.org' did not resolve above)" in text
+    assert "NameResolutionError" not in text and "HTTPConnectionPool" not in text and "HARNESS_OFFLINE=1" in text
+
+
 # ----- archives -----------------------------------------------------------------------------
 
 def make_zip(path, entries):

@@ -142,6 +142,7 @@ def test_fetch_not_allowed_or_failing_explains_too(env):
         weights.ensure(weights_file("deoldify-video"), progress=False)
     assert_explains(info.value, "deoldify-video", "ColorizeVideo_gen.pth", [env.url("/mirror/ColorizeVideo_gen.pth")])
     assert "HTTP 404" in str(info.value)
+    assert str(info.value).count(env.url("/mirror/ColorizeVideo_gen.pth")) == 1  # each URL said once, with its error
 
 
 def test_file_placed_by_hand_is_used_when_intact(tmp_path, monkeypatch):
