@@ -92,7 +92,8 @@ def _unavailable(item: WeightsFile, why: str, *, mismatch: bool = False, tried: 
         f"Weights for {item.name} ({item.filename}) are not available: {why}{urls}\n"
         f"Cache path: {cached_path(item)}{note}",
         hint=f"Run `harness weights fetch {item.name}` where the network is reachable (HARNESS_OFFLINE unset), "
-             + HAND_PLACED_HINT)
+             + HAND_PLACED_HINT + (" Offline, HARNESS_OFFLINE=1 skips every download at once."
+                                   if "cannot resolve host" in why else ""))
 
 
 def _download(item: WeightsFile, *, progress: bool) -> Path:
