@@ -17,8 +17,10 @@ from harness.assets.weights import WeightsFile
 
 _DEOLDIFY_HF = "https://huggingface.co/spensercai/DeOldify/resolve/main"
 _ZHANG_S3 = "https://colorizers.s3.us-east-2.amazonaws.com"
-_ZHANG_SOURCE = ("the sha256 prefix in the official file name (upstream loads it with check_hash=True); ECCV16's "
-                 "full digest and size from a Git LFS pointer of the same file in a public repository, unverified")
+_ZHANG_ECCV16_SOURCE = ("the sha256 prefix in the official file name (upstream loads it with check_hash=True); the "
+                        "full digest and size from a Git LFS pointer of the same file in a public repository, "
+                        "unverified")
+_ZHANG_SIGGRAPH17_SOURCE = "the sha256 prefix in the official file name (upstream loads it with check_hash=True)"
 _DDCOLOR_SOURCE = ("the Hugging Face LFS object id (the file's sha256) and sizes pinned by third-party downloaders, "
                    "unverified here")
 
@@ -93,11 +95,11 @@ _ROWS = [
             WeightsFile("zhang-eccv16", "colorization_release_v2-9b330a0b.pth",
                         (f"{_ZHANG_S3}/colorization_release_v2-9b330a0b.pth",), 128_976_165,
                         "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
-                        source=_ZHANG_SOURCE),
+                        source=_ZHANG_ECCV16_SOURCE),
             "Zhang et al. ECCV 2016, Colorful Image Colorization: classification over 313 ab bins"),
     Variant("zhang-siggraph17", "zhang", "harness.models.zhang", "siggraph17", {},
             WeightsFile("zhang-siggraph17", "siggraph17-df00044c.pth",
-                        (f"{_ZHANG_S3}/siggraph17-df00044c.pth",), None, "df00044c", source=_ZHANG_SOURCE),
+                        (f"{_ZHANG_S3}/siggraph17-df00044c.pth",), None, "df00044c", source=_ZHANG_SIGGRAPH17_SOURCE),
             "Zhang et al. SIGGRAPH 2017, Real-Time User-Guided Colorization, run without hints"),
     Variant("ddcolor", "ddcolor", "harness.models.ddcolor", "", {},
             summary="DDColor (Kang et al., ICCV 2023): ConvNeXt encoder, multi-scale colour decoder",

@@ -76,3 +76,15 @@ def test_weights_in_the_variant_table_are_the_official_ones():
     assert {v.weights.name for v in VARIANTS.values() if v.weights} == \
         {n for n, v in VARIANTS.items() if v.weights}  # catalogue name = model name
     assert replace(VARIANTS["deoldify-stable"].weights, urls=()).filename == "ColorizeStable_gen.pth"
+
+
+def test_each_weights_source_speaks_of_its_own_file():
+    """`harness weights list` says where each expected digest comes from; no entry credits another model's."""
+    from harness.models.variants import VARIANTS
+
+    for variant in VARIANTS.values():
+        item = variant.weights
+        if item is None:
+            continue
+        others = {"ECCV16", "SIGGRAPH17"} - ({"ECCV16"} if "eccv16" in item.name else {"SIGGRAPH17"})
+        assert not any(name in item.source for name in others), (item.name, item.source)
