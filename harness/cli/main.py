@@ -58,9 +58,15 @@ def run(spec: Path, dry_run: bool, force: bool, tracking_uri: str | None, progre
     click.echo(f"Sweep run {outcome.parent_run_id}: {done} done, {reused} reused, {len(failed)} failed "
                f"(store: {outcome.tracking_uri}).")
     folder = artifact_folder(outcome.tracking_uri, loaded.spec.name)
+    uri = "" if tracking_uri is None else f" --tracking-uri {tracking_uri}"
+    report = folder / str(outcome.parent_run_id) / "artifacts" / "report.html" if folder is not None else None
+    if report is not None and report.is_file():
+        click.echo(f"Report: {report} (open it in a browser: every point side by side).")
+    else:
+        click.echo(f"Report: the sweep run's report.html artifact, or `harness report{uri} --out report.html`.")
     if folder is not None:
         click.echo(f"Results: {folder}/<run id>/artifacts/ (per_image.csv, grids/, plots/ of each point run).")
-    click.echo("Browse it with `harness ui`; rank it with `harness compare`.")
+    click.echo(f"Browse it with `harness ui{uri}`; rank it with `harness compare{uri}`.")
     if failed:
         click.echo(f"{len(failed)} sweep point(s) failed; see the messages above.", err=True)
     without = sorted({m for p in outcome.points for m in p.without})
@@ -179,6 +185,25 @@ def _load_sweep(experiment: str | None, tracking_uri: str | None, all_parents: b
     why = "" if experiment else " (the experiment with the latest sweep; choose another with --experiment)"
     click.echo(sweep.describe() + why, err=True)
     return sweep
+
+
+@cli.command("report")
+@click.option("--experiment", default=None, help="Experiment name (default: the one with the latest sweep).")
+@click.option("--sweep", "sweep_id", default=None, help="Sweep run id (default: the experiment's latest sweep).")
+@click.option("--metric", default="psnr_mean", show_default=True, help="Summary metric the ranking uses.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True)
+@click.option("--tracking-uri", default=None, help=TRACKING_HELP)
+def report_command(experiment: str | None, sweep_id: str | None, metric: str, out: Path,
+                   tracking_uri: str | None) -> None:
+    """Write a sweep's comparison report: one self-contained HTML file (ranking, plots, gallery)."""
+    from harness.tracking.client import Tracker, latest_experiment, quiet_mlflow
+    from harness.tracking.report_data import write_report
+
+    with quiet_mlflow():
+        name = experiment or latest_experiment(tracking_uri)
+        path = write_report(Tracker(name, tracking_uri, create=False), out, sweep_id, metric)
+    click.echo(f"{path}: the report of experiment '{name}' ({path.stat().st_size / 2**20:.1f} MB); open it in a "
+               "browser, it needs no network.")
 
 
 @cli.command()

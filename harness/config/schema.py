@@ -92,6 +92,14 @@ class GridSpec(Strict):
     count: int = Field(6, ge=0, le=60, description="Images shown in the sample grid (best, median, worst by PSNR).")
 
 
+class ReportSpec(Strict):
+    """The sweep's comparison report (`report.html`): which images its gallery shows."""
+
+    images: int = Field(200, ge=0, le=5000, description="Images in the report's gallery: all when there are at "
+                                                        "most this many, else a seeded sample (0: no gallery). Their "
+                                                        "thumbnails are kept as the points run, ~10 KB each.")
+
+
 class ExecutorSpec(Strict):
     """Where the shards of a sweep point run: this process (`local`) or Ray workers (`ray`)."""
 
@@ -132,6 +140,7 @@ class Spec(Strict):
     models: list[ModelEntry] = Field(min_length=1)
     metrics: list[str | MetricEntry] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     grids: GridSpec = Field(default_factory=GridSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     batch_size: int = Field(8, ge=1, le=4096, description="Images per model call: one forward pass of a network.")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     metrics_impl: Literal["auto", "skimage", "torch"] = Field(

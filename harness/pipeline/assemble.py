@@ -87,7 +87,8 @@ def assemble(dataset: Dataset, result: ShardResult, chosen: Sequence[MetricChoic
     summary.update(report.summary)
     return PointResult(label=label, rows=table, summary=summary, timings=finish_timings(result.timings, table),
                        metric_columns=metric_columns, tables=report.tables, figures=dict(report.figures),
-                       files=report.files, notes=notes, warnings=warning_lines(result.warnings))
+                       files=report.files, notes=notes, warnings=warning_lines(result.warnings),
+                       thumbs={i: t for i, t in result.thumbs.items() if i in wanted})
 
 
 def _table(rows: list[dict[str, Any]], dataset: Dataset, reporter: Reporter) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from harness.errors import HarnessError, ImageError
 from harness.gray import to_gray
 from harness.metrics import MIN_SIDE, protocols
 from harness.models.base import Colorizer
+from harness.pipeline import thumbs
 from harness.pipeline.scoring import PairScorer
 from harness.pipeline.types import Rendered, ShardResult, Work
 
@@ -101,11 +102,21 @@ def load(sample: Sample, reporter: Reporter, device: str = "cpu") -> _Item | dic
     return _Item(sample, gt, to_gray(gt), time.perf_counter() - start)
 
 
+def _thumbs(work: Work, items: list[_Item], outs: list) -> dict[str, dict[str, bytes]]:
+    """The report's thumbnails of the batch's images that `work.keep` names (the outputs scored)."""
+    kept = {}
+    for item, out in zip(items, outs):
+        if item.sample.id in work.keep:
+            kept[item.sample.id] = {"gray": thumbs.encode(item.gray), "truth": thumbs.encode(item.gt),
+                                    **({} if isinstance(out, ImageError) else {"output": thumbs.encode(np.asarray(out))})}
+    return kept
+
+
 def _score(scorer: PairScorer, work: Work, items: list[_Item], outs: list, share: float,
-           ) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]], float]:
+           ) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]], float, dict[str, dict[str, bytes]]]:
     """Rows of a colorized batch (the metrics' columns on the images as the work's protocol scores
-    them, the reporter's extra scores at native resolution, or the failure) and the dataset metrics'
-    rows of the images scored ok."""
+    them, the reporter's extra scores at native resolution, or the failure), the dataset metrics'
+    rows of the images scored ok, the seconds it took and the report's thumbnails."""
     start = time.perf_counter()
     reporter = work.reporter
     pairs = {id(i): (protocols.apply(work.protocol, i.gt), protocols.apply(work.protocol, o))
@@ -131,7 +142,8 @@ def _score(scorer: PairScorer, work: Work, items: list[_Item], outs: list, share
         rows.append(row)
     arrays = scorer.states([pairs[id(i)] for i in ok])
     states = {key: {i.sample.id: a for i, a in zip(ok, array)} for key, array in arrays.items()}
-    return rows, states, time.perf_counter() - start
+    kept = _thumbs(work, items, outs) if work.keep else {}
+    return rows, states, time.perf_counter() - start, kept
 
 
 def _device_memory(model: Colorizer, reset: bool) -> float | None:
@@ -169,8 +181,9 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
         result.warnings[message] = result.warnings.get(message, 0) + 1
 
     def collect(future) -> None:
-        rows, states, seconds = future.result()
+        rows, states, seconds, kept = future.result()
         result.rows.extend(rows)
+        result.thumbs.update(kept)
         for key, by_id in states.items():
             result.states.setdefault(key, {}).update(by_id)
         timings["seconds_score"] += seconds
@@ -188,6 +201,8 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
                 t1 = time.perf_counter()
                 items = [x for x in loaded if isinstance(x, _Item)]
                 result.rows.extend(x for x in loaded if not isinstance(x, _Item))
+                result.thumbs.update({x["image_id"]: {} for x in loaded  # in the report with its reason
+                                      if not isinstance(x, _Item) and x["image_id"] in work.keep})
                 outs = colorize_safely(model, [it.gray for it in items], warn) if items else []
                 result.model_images += len(items)
                 t2 = time.perf_counter()

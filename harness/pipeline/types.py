@@ -31,6 +31,7 @@ class Work:
     workers: int  # decoding threads
     reporter: Reporter
     prefetch: int = 2  # batches decoded ahead of the model
+    keep: frozenset[str] = frozenset()  # images whose thumbnails are kept for the report (`pipeline.thumbs`)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class ShardResult:
     stopped: dict[str, str] = field(default_factory=dict)  # dataset metric -> why it stopped
     #: fallbacks taken (a batch colorized image by image, a metric scored on the CPU ...) -> how many times
     warnings: dict[str, int] = field(default_factory=dict)
+    #: image id -> {"gray" | "output" | "truth": JPEG bytes} for the images of `Work.keep`
+    thumbs: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
     @classmethod
     def merge(cls, parts: Sequence[ShardResult]) -> ShardResult:
@@ -73,6 +76,7 @@ class ShardResult:
             merged.stopped.update(part.stopped)
             for message, count in part.warnings.items():
                 merged.warnings[message] = merged.warnings.get(message, 0) + count
+            merged.thumbs.update(part.thumbs)
         return merged
 
 
@@ -113,3 +117,4 @@ class PointResult:
     files: dict[str, Any] = field(default_factory=dict)  # artifact path -> local file (video previews)
     notes: dict[str, str] = field(default_factory=dict)  # metric name -> why it has no value, or a caveat
     warnings: list[str] = field(default_factory=list)  # fallbacks taken, each with its reason (and count)
+    thumbs: dict[str, dict[str, bytes]] = field(default_factory=dict)  # the report's images (`pipeline.thumbs`)

@@ -60,6 +60,15 @@ class SweepContext:
         return getattr(self.loaded.spec.dataset, "seed", 0)
 
     @property
+    def report_ids(self) -> frozenset[str]:
+        """The images whose thumbnails every point keeps for the report: one choice for the whole sweep."""
+        from harness.data.base import union
+        from harness.pipeline.thumbs import choose
+
+        return choose([s.id for s in union(list(self.datasets.values())).samples], self.loaded.spec.report.images,
+                      self.seed)
+
+    @property
     def usable_metrics(self) -> list:
         """The chosen metrics whose weights are there (the others are left out and reported)."""
         return [m for m in self.loaded.metrics if self.metrics[m.name].error is None]

@@ -137,7 +137,7 @@ def _compute(sweep: SweepContext, points: list[SweepPoint], keys: dict[str, str]
     datasets = [sweep.datasets[p.split] for p in points]
     first = points[0]
     work = Work(first.model, first.params, metrics, sweep.impl, spec.protocol, spec.batch_size,
-                decode_workers(spec.workers), datasets[0].reporter)
+                decode_workers(spec.workers), datasets[0].reporter, keep=sweep.report_ids)
     try:
         executor.start(work)
     except HarnessError as exc:  # e.g. a weights file that does not fit: these points fail, the others run

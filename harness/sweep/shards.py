@@ -108,6 +108,12 @@ class Journal:
         for j, k in enumerate(keys):
             by_id = result.states[k]
             arrays[f"state_{j}"] = np.stack(list(by_id.values())) if by_id else np.zeros((0, 0), np.float32)
+        meta["thumb_ids"] = list(result.thumbs)
+        for n, (image_id, kind, data) in enumerate((i, k, d) for i, by_kind in result.thumbs.items()
+                                                    for k, d in by_kind.items()):
+            meta.setdefault("thumbs", []).append([image_id, kind])
+            arrays[f"thumb_{n}"] = np.frombuffer(data, np.uint8)
+        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
         final = self._file(shard)
         tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
@@ -133,6 +139,9 @@ class Journal:
                 for j, (name, ids) in enumerate(meta["states"]):
                     array = data[f"state_{j}"]
                     states[name] = {i: array[n] for n, i in enumerate(ids)}
+                thumbs: dict[str, dict[str, bytes]] = {i: {} for i in meta.get("thumb_ids", [])}
+                for n, (image_id, kind) in enumerate(meta.get("thumbs", [])):
+                    thumbs.setdefault(image_id, {})[kind] = data[f"thumb_{n}"].tobytes()
         except Exception as exc:  # noqa: BLE001 - a bad file costs its shard, never the run
             log.warning("ignoring journal file %s (%s): shard %d is computed again", path,
                         f"{type(exc).__name__}: {exc}", shard.index)
@@ -141,7 +150,7 @@ class Journal:
         # equals an uninterrupted one's (`Computed.resumed_images` says how much came from the journal)
         return ShardResult(rows=rows, states=states, timings={k: float(v) for k, v in meta["timings"].items()},
                            model_images=int(meta.get("model_images", 0)), stopped=dict(meta["stopped"]),
-                           warnings={k: int(v) for k, v in meta.get("warnings", {}).items()})
+                           warnings={k: int(v) for k, v in meta.get("warnings", {}).items()}, thumbs=thumbs)
 
     def clear(self) -> None:
         """Forget the work (its points are logged); the journal folder goes too once it is empty."""

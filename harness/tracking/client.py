@@ -167,6 +167,9 @@ class Tracker:
     def log_json(self, run_id: str, data: Any, name: str) -> None:
         self._log_written(run_id, name, lambda path: path.write_text(json.dumps(data, indent=2, default=str)))
 
+    def log_bytes(self, run_id: str, data: bytes, name: str) -> None:
+        self._log_written(run_id, name, lambda path: path.write_bytes(data))
+
     def log_csv(self, run_id: str, frame, name: str) -> None:
         self._log_written(run_id, name, lambda path: frame.to_csv(path, index=False))
 
@@ -204,13 +207,19 @@ class Tracker:
 
     def read_json(self, run_id: str, name: str) -> Any | None:
         """A JSON artifact of a run, or None when it has none."""
-        if name not in {f.path for f in self.client.list_artifacts(run_id)}:
+        data = self.read_bytes(run_id, name)
+        return None if data is None else json.loads(data)
+
+    def read_bytes(self, run_id: str, name: str) -> bytes | None:
+        """An artifact of a run ('a.json' or 'report/b.zip') as bytes, or None when it has none."""
+        folder = str(Path(name).parent)
+        if name not in {f.path for f in self.client.list_artifacts(run_id, None if folder == "." else folder)}:
             return None
         saved = os.environ.get(_PROGRESS)
         os.environ[_PROGRESS] = "false"  # no progress bar for one small file
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                return json.loads(Path(self.client.download_artifacts(run_id, name, tmp)).read_text())
+                return Path(self.client.download_artifacts(run_id, name, tmp)).read_bytes()
         finally:
             if saved is None:
                 os.environ.pop(_PROGRESS, None)

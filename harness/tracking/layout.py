@@ -36,3 +36,5 @@ RUN_KEY_FILE = "run_key.json"  # point: the identity its run key hashes
 PER_IMAGE_CSV = "per_image.csv"
 PER_IMAGE_TABLE = "per_image.json"  # the same rows as an MLflow table
 GRID = "grids/samples.png"
+THUMBS = "report/thumbs.zip"  # point: JPEG thumbnails of the report's images, <kind>/<image id>.jpg
+REPORT = "report.html"  # sweep: the self-contained comparison report

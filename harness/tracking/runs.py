@@ -42,10 +42,20 @@ def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def load_sweep(tracker: Tracker, *, all_parents: bool = False, failures: bool = True) -> SweepRuns:
-    """The point runs of the latest sweep (or of every sweep, each run once) as one row per run,
-    and (with `failures`) the points of those sweeps that failed without a finished run."""
+def load_sweep(tracker: Tracker, *, all_parents: bool = False, failures: bool = True,
+               sweep_id: str | None = None) -> SweepRuns:
+    """The point runs of the latest sweep (or of every sweep, each run once, or of the sweep run
+    `sweep_id`) as one row per run, and (with `failures`) the points of those sweeps that failed
+    without a finished run."""
     parents = tracker.search(f"tags.`{layout.KIND}` = '{layout.SWEEP}'")
+    if sweep_id is not None:
+        parents = [p for p in parents if p.info.run_id == sweep_id]
+        if not parents:
+            from harness.errors import HarnessError
+
+            raise HarnessError(f"Experiment '{tracker.experiment_name}' has no sweep run {sweep_id}.",
+                               hint="Give the run id of a sweep (the parent run `harness run` prints), or leave "
+                                    "--sweep out for the latest.")
     if not parents:
         return SweepRuns(tracker.experiment_name, runs_frame([]))
     chosen = parents if all_parents else parents[:1]

@@ -5,7 +5,8 @@ of its points (`harness.children`, fresh and reused), `outcomes.json`, and a com
 plot and table. Point (one per sweep point): params, summary metrics, the per-image table
 (`per_image.json` as an MLflow table, `per_image.csv`), the sample grid, a distribution
 plot per score column, whatever the dataset's reporter adds (tables, figures, files such as
-video previews), and the dataset as an input.
+video previews), the report's thumbnails (`report/thumbs.zip`), and the dataset as an input.
+The sweep's `report.html` is written from these once its points are logged (`tracking.report_data`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from typing import Any
 import pandas as pd
 
 from harness import __version__
+from harness.console import say
+from harness.pipeline.thumbs import pack as pack_thumbs
 from harness.report.figures import comparison_plot, distribution_plot, sample_grid
 from harness.tracking import layout
 from harness.tracking.client import MAX_TAG, Tracker
 from harness.tracking.provenance import git_commit, owner
+from harness.tracking.report_data import log_report
 
 
 def start_sweep(tracker: Tracker, spec_path: Path, spec_dump: dict[str, Any], points: list[dict[str, Any]]) -> str:
@@ -61,6 +65,11 @@ def finish_sweep(tracker: Tracker, parent_id: str, status: str, runs: pd.DataFra
     if runs is not None and not runs.empty and metric in runs:
         tracker.log_figure(parent_id, comparison_plot(runs, metric), f"plots/comparison_{metric}.png")
         tracker.log_csv(parent_id, runs, "comparison.csv")
+    if status != "KILLED":
+        try:
+            log_report(tracker, parent_id, metric)
+        except Exception as exc:  # noqa: BLE001 - the numbers are logged; a report that fails must not lose them
+            say(f"[warning] the sweep's report.html was not written: {type(exc).__name__}: {exc}")
     tracker.end_run(parent_id, status)
 
 
@@ -97,6 +106,8 @@ def log_point(tracker: Tracker, run_id: str, result, dataset) -> None:
     for name, path in result.files.items():  # files the reporter wrote (video previews)
         folder = str(Path(name).parent)
         tracker.log_file(run_id, Path(path), None if folder == "." else folder)
+    if result.thumbs:
+        tracker.log_bytes(run_id, pack_thumbs(result.thumbs), layout.THUMBS)
     if result.warnings:  # also the run's description, so the UI shows them on the run's page
         text = "\n".join(result.warnings)
         tracker.set_tags(run_id, {layout.WARNINGS: text[:MAX_TAG],

@@ -35,8 +35,9 @@ def result_of(ids: list[str], seed: int) -> ShardResult:
              "big": np.float32(1.5)} for i in ids]
     rows[0]["psnr"] = float("nan")
     states = {"inception-pool3:official": {i: rng.normal(size=8).astype(np.float32) for i in ids}}
+    thumbs = {ids[0]: {"gray": b"\xff\xd8g", "output": b"\xff\xd8o", "truth": b"\xff\xd8t"}, ids[-1]: {}}
     return ShardResult(rows, states, {"seconds_total": 1.25, "seconds_model": 0.5}, model_images=len(ids),
-                       stopped={"kid": "ValueError: boom"}, warnings={"a batch went one by one": 2})
+                       stopped={"kid": "ValueError: boom"}, warnings={"a batch went one by one": 2}, thumbs=thumbs)
 
 
 def test_journal_gives_back_exactly_what_it_was_given(tmp_path):
@@ -52,6 +53,7 @@ def test_journal_gives_back_exactly_what_it_was_given(tmp_path):
         assert all(np.array_equal(back.states[key][i], v) for i, v in by_id.items())
     assert back.timings == original.timings and back.stopped == original.stopped
     assert back.warnings == original.warnings
+    assert back.thumbs == original.thumbs  # the report's images survive a resume, a failed image's empty entry too
     assert back.model_images == original.model_images  # the shard's model work, whoever did it
     assert not list(journal.folder.glob("*.tmp"))  # written whole, then renamed
     journal.clear()
