@@ -16,16 +16,19 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from harness.errors import HarnessError
 
-class OutsideRoot(ValueError):
-    """A name that would leave its root; `reason` says how (for the caller's message)."""
+
+class OutsideRoot(HarnessError):
+    """A name that would leave its root; `reason` says how (callers word their own message with it)."""
 
     def __init__(self, name: str, reason: str):
-        super().__init__(f"'{name}' {reason}")
+        super().__init__(f"'{name}' {reason}; refused.", hint="Names taken from data must stay inside their folder.")
         self.name, self.reason = name, reason
 
 
@@ -39,7 +42,9 @@ class NotRegular(OSError):
 
 def escape_reason(root: Path, name: str) -> str | None:
     """Why `root / name` would not stay inside `root` (None when it does): absolute, a drive letter,
-    a '..' component, or a link already under `root` that leads out."""
+    a '..' component, or a folder on the way that is a link leading out. The last component may be
+    a link (a folder of links to a shared store is a dataset; an output's link is replaced, not
+    followed, by `replace_into`)."""
     pure = PurePosixPath(str(name).replace("\\", "/"))
     if pure.is_absolute() or (pure.parts and re.match(r"^[A-Za-z]:", pure.parts[0])):
         return "is an absolute path"
@@ -47,7 +52,7 @@ def escape_reason(root: Path, name: str) -> str | None:
         return "climbs out of its folder ('..')"
     if not str(name).strip():
         return "is empty"
-    if not (Path(root) / pure).resolve().is_relative_to(Path(root).resolve()):
+    if not (Path(root) / pure).parent.resolve().is_relative_to(Path(root).resolve()):
         return f"leads outside {root} through a symbolic link"
     return None
 
@@ -151,3 +156,47 @@ def url_under(url: str, bases: Iterable[str]) -> bool:
         if not prefix or got.path == prefix or got.path.startswith(prefix + "/"):
             return ".." not in PurePosixPath(got.path).parts
     return False
+
+
+def refuse_output_in_inputs(out_dir: Path, inputs: Iterable[Path], *, flag: str = "--out") -> None:
+    """`HarnessError` when the output folder is an input folder or inside one (writing among, and over,
+    the originals; a second run would read its own outputs)."""
+    for source in inputs:
+        if Path(source).is_dir() and is_under(out_dir, source):
+            raise HarnessError(f"{flag} {out_dir} is the input folder {source} or inside it: the outputs would be "
+                               f"written among the originals (and over any of the same name).",
+                               hint=f"Give a {flag} folder outside every input folder.")
+
+
+def refuse_overwriting(source: Path, dest: Path) -> None:
+    """`HarnessError` when writing `dest` would replace the input `source` itself."""
+    if Path(dest).resolve() == Path(source).resolve():
+        raise HarnessError(f"Writing '{dest}' would overwrite its input '{source}'.",
+                           hint="Give another --out folder.")
+
+
+def _name_key(path: Path) -> str:
+    return path.as_posix().lower()  # a case-insensitive file system would merge A.png and a.png
+
+
+def distinct_names(rels: Sequence[Path], suffixes: Sequence[str | None]) -> list[Path]:
+    """Output names for inputs named `rels`, each with its suffix replaced by `suffixes[i]` (None: kept),
+    never two alike: where several would share a name, those whose own suffix differs keep it
+    (`img.jpg` -> `img.jpg.png` beside `img.png`), and any still alike get `~2`, `~3` in order."""
+    wanted = [rel if suffix is None else rel.with_suffix(suffix) for rel, suffix in zip(rels, suffixes)]
+    counts: dict[str, int] = defaultdict(int)
+    for want in wanted:
+        counts[_name_key(want)] += 1
+    names: list[Path] = []
+    used: set[str] = set()
+    for rel, suffix, want in zip(rels, suffixes, wanted):
+        name = want
+        if counts[_name_key(want)] > 1 and suffix is not None and rel.suffix.lower() != suffix.lower():
+            name = rel.with_name(rel.name + suffix)
+        base, n = name, 1
+        while _name_key(name) in used:
+            n += 1
+            name = base.with_name(f"{base.stem}~{n}{base.suffix}")
+        used.add(_name_key(name))
+        names.append(name)
+    return names
