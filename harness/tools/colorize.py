@@ -26,8 +26,15 @@ from PIL import Image
 from harness.data.images import decode_rgb
 from harness.errors import HarnessError, ImageError
 from harness.gray import to_gray
-from harness.paths import (OutsideRoot, distinct_names, inside_output, non_regular, refuse_output_in_inputs,
-                           refuse_overwriting, write_atomic)
+from harness.paths import (
+    OutsideRoot,
+    distinct_names,
+    inside_output,
+    non_regular,
+    refuse_output_in_inputs,
+    refuse_overwriting,
+    write_atomic,
+)
 from harness.pipeline.process import colorize_safely
 
 
