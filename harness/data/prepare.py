@@ -47,14 +47,15 @@ def _relative_name(sample: Sample, dataset: Dataset) -> str:
     if sample.path and dataset.source in ("folder", "coco"):
         root = Path(dataset.info["path"])
         try:
-            return Path(sample.path).resolve().relative_to(root).as_posix()
+            path = Path(sample.path)  # its folder resolved, not a link it is (a dataset of links keeps its names)
+            return (path.parent.resolve() / path.name).relative_to(root).as_posix()
         except ValueError:
             return Path(sample.path).name
     return f"{sample.id}.png"
 
 
-def _prepare_one(sample: Sample, dataset: Dataset, out: Path, gray_name: str) -> dict:
-    name = _relative_name(sample, dataset)
+def _prepare_one(sample: Sample, dataset: Dataset, out: Path, names: tuple[str, str]) -> dict:
+    name, gray_name = names  # color/ and gray/ names, distinct across the datasets prepared together
     row = {"id": sample.id, "file": f"color/{name}", "gray_file": f"gray/{gray_name}"}
     try:
         rgb = sample.load()
@@ -108,22 +109,23 @@ def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True) ->
             if dataset.split and dataset.split not in splits[sample.id]:
                 splits[sample.id].append(dataset.split)
     names = [Path(_relative_name(sample, dataset)) for sample, dataset in order]
+    colors = distinct_names(names, [None] * len(names))  # a link's basename can repeat another file's
     grays = distinct_names(names, [".png"] * len(names))
     counts = {"written": 0, "skipped": 0, "failed": 0}
-    renamed = sum(g != n.with_suffix(".png") for g, n in zip(grays, names))
+    renamed = sum(g != n.with_suffix(".png") or c != n for c, g, n in zip(colors, grays, names))
     if renamed:  # said by the command, and listed in manifest.csv's gray_file
         counts["renamed"] = renamed
     rows = []
     if (out / JOURNAL).is_symlink():
         (out / JOURNAL).unlink()  # appended to, so never through a planted link
     with (out / JOURNAL).open("a") as journal:
-        for (sample, dataset), gray in tqdm(list(zip(order, grays)), desc="prepare", unit="img",
-                                            disable=not progress):
+        for (sample, dataset), color, gray in tqdm(list(zip(order, colors, grays)), desc="prepare", unit="img",
+                                                   disable=not progress):
             row = done.get(sample.id)
             if row and row.get("status") == "ok" and (out / row["file"]).exists() and (out / row["gray_file"]).exists():
                 counts["skipped"] += 1
             else:
-                row = _prepare_one(sample, dataset, out, gray.as_posix())
+                row = _prepare_one(sample, dataset, out, (color.as_posix(), gray.as_posix()))
                 counts["written" if row["status"] == "ok" else "failed"] += 1
                 journal.write(json.dumps(row) + "\n")
                 journal.flush()
