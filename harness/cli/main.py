@@ -218,8 +218,10 @@ def colorize(inputs, model_name, settings, weights_file, device, batch_size, out
     with the original frame rate, resolution and sound)."""
     from harness.device import resolve_device
     from harness.models.registry import build_model
+    from harness.paths import refuse_output_in_inputs
     from harness.tools.colorize import colorize_paths, is_film
 
+    refuse_output_in_inputs(out_dir, inputs)  # before the model (and maybe its weights) is fetched
     if model_name is None:
         model_name = "deoldify-video" if all(is_film(p) for p in inputs) else "deoldify-artistic"
     params = _settings(settings)
