@@ -16,7 +16,7 @@ MAX_LINES = 320
 #: foundation module group) and any unit of a lower layer; units of one layer never import each other.
 LAYERS = [
     [("foundation", ["harness", "harness.errors", "harness.console", "harness.device", "harness.gray",
-                     "harness.locks"])],
+                     "harness.locks", "harness.paths"])],
     [("config", ["harness.config"]), ("assets", ["harness.assets"])],
     [("models", ["harness.models"]), ("metrics", ["harness.metrics"])],
     [("data", ["harness.data"])],

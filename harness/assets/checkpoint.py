@@ -68,9 +68,13 @@ def safe_load(path: str | Path, *, strict_globals: bool = False) -> object:
         raise HarnessError(f"Weights file '{path}' is an HTML page, not a checkpoint: the download returned a web "
                            f"page (a Dropbox 'dl=0' link or an error page).",
                            hint="Delete it and fetch again with `harness weights fetch MODEL`.")
+    if len(raw) < 4 and b"PK\x03\x04".startswith(raw):  # the first bytes of a zip checkpoint, and no more
+        raise HarnessError(f"Weights file '{path}' is truncated ({len(raw)} bytes).",
+                           hint="Delete it and fetch it again with `harness weights fetch MODEL`.")
     if not raw.startswith((b"PK\x03\x04", b"\x80")):  # torch's zip format, or a legacy pickle
         raise HarnessError(f"Weights file '{path}' is not a PyTorch checkpoint (it starts with {raw[:16]!r}).",
-                           hint="Point the model at a .pth/.pt/.bin file saved by torch.save.")
+                           hint="Point the model at a .pth/.pt/.bin file saved by torch.save (a download that "
+                                "went wrong: delete it and fetch it again with `harness weights fetch MODEL`).")
     # Zip checkpoints (torch >= 1.6) list their globals without unpickling: map them all at
     # once. Legacy files (2019-era, such as the official ones) are discovered one error at a
     # time; there a failed attempt stops before any tensor data is read.
@@ -115,22 +119,37 @@ def _listed_globals(path: Path) -> list[str]:
         return []
 
 
+#: what torch and pickle say about a file cut short or damaged
+_TRUNCATED = ("failed finding central directory", "unexpected EOF", "Ran out of input", "file read failed",
+              "truncated", "PytorchStreamReader", "pickle data was truncated", "EOF")
+
+
 def _load_error(path: Path, exc: Exception) -> HarnessError:
+    """A `HarnessError` naming the file and the fix for any failure of `torch.load` (never another
+    error: an exception with no message, a cut pickle's `EOFError`, included)."""
+    import pickle
+
     text = str(exc)
+    first = (text.strip().splitlines() or [type(exc).__name__])[0]
+    refetch = "Delete it and fetch it again with `harness weights fetch MODEL` (or copy a whole file there)."
     blocked = re.search(r"GLOBAL ([\w.]+) whose module ([\w.]+) is blocked", text)
     if blocked:
         return HarnessError(f"Weights file '{path}' asks to call {blocked.group(1)} while loading; refused, since "
                             f"unpickling it could run code. Nothing from it was executed.",
                             hint="Use the official weights (`harness weights fetch MODEL`) or a file you trust.")
     if "invalid load key" in text:
-        return HarnessError(f"Weights file '{path}' is not a PyTorch checkpoint ({text.splitlines()[0]}).",
+        return HarnessError(f"Weights file '{path}' is not a PyTorch checkpoint ({first}).",
                             hint="It may be an HTML error page or another format; fetch it again.")
-    if any(s in text for s in ("failed finding central directory", "unexpected EOF", "Ran out of input",
-                               "file read failed", "truncated", "PytorchStreamReader")):
-        size = path.stat().st_size
-        return HarnessError(f"Weights file '{path}' is truncated or corrupt ({size:,} bytes): {text.splitlines()[0]}",
-                            hint="Delete it and fetch it again with `harness weights fetch MODEL`.")
-    return HarnessError(f"Cannot load weights file '{path}' safely: {type(exc).__name__}: {text.splitlines()[0]}")
+    try:
+        size = f"{path.stat().st_size:,} bytes"
+    except OSError:
+        size = "size unknown"
+    if isinstance(exc, (EOFError, IndexError, pickle.UnpicklingError, zipfile.BadZipFile)) or not text.strip() \
+            or any(s in text for s in _TRUNCATED):
+        return HarnessError(f"Weights file '{path}' is truncated or corrupt ({size}): {type(exc).__name__}: {first}",
+                            hint=refetch)
+    return HarnessError(f"Cannot load weights file '{path}' safely ({size}): {type(exc).__name__}: {first}",
+                        hint=f"If it is damaged: {refetch[0].lower()}{refetch[1:]}")
 
 
 #: keys under which checkpoint formats nest the state dict: fastai's save, basicsr's (DDColor), others'

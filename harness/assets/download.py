@@ -15,15 +15,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 import sys
-import tarfile
 import time
-import zipfile
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from harness.assets.archives import safe_extract  # noqa: F401 - where callers have found it
 from harness.errors import HarnessError
 
 #: Seconds to wait before the first retry after a transient failure; doubled each retry, capped at 10.
@@ -190,6 +188,8 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
+    if part.is_symlink():  # never write through a link planted where the bytes go
+        part.unlink()
     transient = (_Transient, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
     problems: list[str] = []
     unresolved: set[str] = set()  # hosts whose lookup failed: final, never asked again in this call
@@ -240,81 +240,3 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
         f"Could not download {dest.name} from any of {len(urls)} URL(s):\n  " + "\n  ".join(problems),
         hint=f"Check the network (or the URL), or place a correct copy at {dest} by hand"
              + (" (HARNESS_OFFLINE=1 skips downloads at once)." if unresolved else "."))
-
-
-# ----- archives -------------------------------------------------------------------------
-
-def _unsafe(name: str, dest: Path, why: str) -> HarnessError:
-    return HarnessError(f"Archive entry '{name}' {why}; refusing to extract anything into {dest}.",
-                        hint="The archive is unsafe or damaged: delete it and download it again.")
-
-
-def _check_path(name: str, dest: Path) -> None:
-    """Refuse absolute paths, drive letters and '..' components (also via links already in `dest`)."""
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or (pure.parts and re.match(r"^[A-Za-z]:", pure.parts[0])):
-        raise _unsafe(name, dest, "has an absolute path")
-    if ".." in pure.parts:
-        raise _unsafe(name, dest, "contains a '..' component")
-    if not (dest / pure).resolve().is_relative_to(dest.resolve()):
-        raise _unsafe(name, dest, "would be written outside the destination")
-
-
-def _check_link(name: str, target: str, dest: Path, *, relative_to_member: bool) -> None:
-    """A link's target (relative to the member's folder for symlinks, to the root for hard links) must stay in `dest`.
-
-    `dest` is already resolved; the target is normalised lexically, as the link would be followed.
-    """
-    target = target.replace("\\", "/")
-    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
-        raise _unsafe(name, dest, f"links to the absolute path '{target}'")
-    base = dest / PurePosixPath(name).parent if relative_to_member else dest
-    if not Path(os.path.normpath(base / target)).is_relative_to(dest):
-        raise _unsafe(name, dest, f"links outside the destination (to '{target}')")
-
-
-def _zip_members(zf: zipfile.ZipFile, dest: Path) -> list[zipfile.ZipInfo]:
-    infos = zf.infolist()
-    for info in infos:
-        _check_path(info.filename, dest)
-        if stat.S_ISLNK(info.external_attr >> 16):
-            _check_link(info.filename, zf.read(info).decode("utf-8", "replace"), dest, relative_to_member=True)
-    return infos
-
-
-def _tar_members(tf: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
-    members = tf.getmembers()
-    for m in members:
-        _check_path(m.name, dest)
-        if m.issym() or m.islnk():
-            _check_link(m.name, m.linkname, dest, relative_to_member=m.issym())
-        elif not (m.isfile() or m.isdir()):
-            raise _unsafe(m.name, dest, "is a device, FIFO or other special file")
-    return members
-
-
-def safe_extract(archive: str | Path, dest: str | Path) -> list[Path]:
-    """Extract a .zip, .tar or .tar.gz under `dest`; return the paths of the files written (not folders).
-
-    Every entry is checked before anything is written: an absolute path, a '..' component
-    or a link pointing outside `dest` is a `HarnessError` naming the entry, and nothing is
-    extracted. (Zip symlinks are written as small files holding the target, as zipfile does.)
-    """
-    archive, dest = Path(archive), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    dest = dest.resolve()
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = _zip_members(zf, dest)
-            zf.extractall(dest)
-        return [dest / i.filename for i in infos if not i.is_dir()]
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            members = _tar_members(tf, dest)
-            if hasattr(tarfile, "data_filter"):
-                tf.extractall(dest, filter="data")  # a second line of defence where Python has it
-            else:  # pragma: no cover - Python without PEP 706
-                tf.extractall(dest)
-        return [dest / m.name for m in members if not m.isdir()]
-    raise HarnessError(f"'{archive}' is neither a zip nor a tar archive.",
-                       hint="Delete it and download it again; it may be an HTML page or truncated.")

@@ -139,8 +139,10 @@ def data_prepare(spec_path, images, annotations, split, out, progress) -> None:
         ds.split = split
         datasets = [ds]
     counts = prepare(datasets, out, progress=progress)
-    click.echo(f"{out}: {counts['written']} written, {counts['skipped']} already done, {counts['failed']} failed "
-               f"(see manifest.csv).")
+    renamed = (f", {counts['renamed']} gray file(s) named with their source's extension (img.jpg.png) because "
+               f"another image has the same name" if counts.get("renamed") else "")
+    click.echo(f"{out}: {counts['written']} written, {counts['skipped']} already done, {counts['failed']} failed"
+               f"{renamed} (see manifest.csv).")
 
 
 @data.command("sample")

@@ -13,9 +13,8 @@ import click
 
 from harness import __version__
 from harness.cli.assets import data, reference, weights
+from harness.cli.report import TRACKING_HELP, report_command
 from harness.errors import HarnessError
-
-TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,25 +186,6 @@ def _load_sweep(experiment: str | None, tracking_uri: str | None, all_parents: b
     return sweep
 
 
-@cli.command("report")
-@click.option("--experiment", default=None, help="Experiment name (default: the one with the latest sweep).")
-@click.option("--sweep", "sweep_id", default=None, help="Sweep run id (default: the experiment's latest sweep).")
-@click.option("--metric", default="psnr_mean", show_default=True, help="Summary metric the ranking uses.")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True)
-@click.option("--tracking-uri", default=None, help=TRACKING_HELP)
-def report_command(experiment: str | None, sweep_id: str | None, metric: str, out: Path,
-                   tracking_uri: str | None) -> None:
-    """Write a sweep's comparison report: one self-contained HTML file (ranking, plots, gallery)."""
-    from harness.tracking.client import Tracker, latest_experiment, quiet_mlflow
-    from harness.tracking.report_data import write_report
-
-    with quiet_mlflow():
-        name = experiment or latest_experiment(tracking_uri)
-        path = write_report(Tracker(name, tracking_uri, create=False), out, sweep_id, metric)
-    click.echo(f"{path}: the report of experiment '{name}' ({path.stat().st_size / 2**20:.1f} MB); open it in a "
-               "browser, it needs no network.")
-
-
 @cli.command()
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
@@ -250,8 +230,10 @@ def colorize(inputs, model_name, settings, weights_file, device, batch_size, out
     with the original frame rate, resolution and sound)."""
     from harness.device import resolve_device
     from harness.models.registry import build_model
+    from harness.paths import refuse_output_in_inputs
     from harness.tools.colorize import colorize_paths, is_film
 
+    refuse_output_in_inputs(out_dir, inputs)  # before the model (and maybe its weights) is fetched
     if model_name is None:
         model_name = "deoldify-video" if all(is_film(p) for p in inputs) else "deoldify-artistic"
     params = _settings(settings)
@@ -283,6 +265,7 @@ def bench_command(model_name, settings, batch_size, images, rounds, device, vs_u
 
 
 cli.add_command(weights)
+cli.add_command(report_command)
 cli.add_command(data)
 cli.add_command(reference)
 

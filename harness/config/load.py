@@ -48,6 +48,9 @@ def _pydantic_error(doc: YamlDoc, exc: ValidationError) -> HarnessError:
     # a misspelt key shows up as both "unknown" and "missing": the unknown one says more
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = _strip_tags(tuple(err["loc"]))
+    if err["type"] == "bool_as_number":  # raised for the model: the key at fault is in its context
+        loc = loc + (err["ctx"]["key"],)
+        return spec_error(doc, loc, f"{err['ctx']['reason']} (got {err['ctx']['value']!r}).")
     if err["type"] == "extra_forbidden":
         key = loc[-1]
         allowed = _fields_at(loc, doc.data)

@@ -6,7 +6,9 @@ intersection, so it is not used for this), has at least `min_instances` non-crow
 instances, or is listed in `image_ids`. An empty split is every image. Ids are sorted
 before the seeded sample, so a spec always picks the same images. The annotations are
 read once per process and shared by every sweep point. What COCO adds to a run's results
-(object versus background scores, the per-category breakdown) is `coco_report`.
+(object versus background scores, the per-category breakdown) is `coco_report`. An annotations
+file is data: a `file_name` that leaves the images folder is never read (a `failed:outside_folder`
+row), and an image id listed twice is an error naming the file and the id.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from harness.data.base import Dataset, Sample, select
 from harness.data.coco_report import CocoReporter
 from harness.data.images import decode_rgb
 from harness.data.sample_data import provide, sample_kind
-from harness.errors import HarnessError, did_you_mean
+from harness.errors import HarnessError, ImageError, did_you_mean
+from harness.paths import OutsideRoot, contained
 
 
 @dataclass
@@ -71,6 +74,7 @@ def load_index(annotations: Path) -> CocoIndex:
     except Exception as exc:
         raise HarnessError(f"Cannot read COCO annotations '{annotations}': {type(exc).__name__}: {exc}.",
                            hint="It must be a COCO instances JSON (images, annotations, categories).") from None
+    _refuse_duplicate_ids(annotations, coco.dataset.get("images", []))
     index = CocoIndex(path=annotations, coco=coco)
     for cat in coco.loadCats(coco.getCatIds()):
         index.cat_name[cat["id"]] = cat["name"]
@@ -83,6 +87,19 @@ def load_index(annotations: Path) -> CocoIndex:
             counts[ann["image_id"]] += 1
     index.image_cats, index.instances = dict(cats), dict(counts)
     return index
+
+
+def _refuse_duplicate_ids(annotations: Path, images: list[dict]) -> None:
+    """One id, one image: pycocotools keeps the last entry of an id silently (one id scored from another's file)."""
+    seen: dict[Any, str] = {}
+    for entry in images:
+        image_id, name = entry.get("id"), str(entry.get("file_name", ""))
+        if image_id in seen:
+            raise HarnessError(f"COCO annotations '{annotations}' list image id {image_id} twice "
+                               f"('{seen[image_id]}' and '{name}').",
+                               hint="Give every entry of 'images' its own id (and fix the annotations that "
+                                    "refer to it).")
+        seen[image_id] = name
 
 
 def split_ids(index: CocoIndex, split: str, rule) -> list[int]:
@@ -118,6 +135,28 @@ def split_ids(index: CocoIndex, split: str, rule) -> list[int]:
 
 def _loader(path: Path):
     return lambda: decode_rgb(path)
+
+
+def _sample(images: Path, index: CocoIndex, image_id: int) -> Sample:
+    """One image's sample; a `file_name` that leaves the images folder (absolute, '..', a link out) is
+    never read: its sample is a `failed:outside_folder` row naming the annotations file and the id."""
+    info = index.coco.imgs[image_id]
+    meta = {"coco_id": image_id, "supercategories": index.supercategories(image_id)}
+    name = str(info.get("file_name", ""))
+    try:
+        path = contained(images, name)
+    except OutsideRoot as exc:
+        error = ImageError("outside_folder", f"image id {image_id} in {index.path}: file_name '{name}' {exc.reason} "
+                                             f"(it must name a file inside the images folder {images})")
+        return Sample(id=str(image_id), loader=_raiser(error), path=name, meta=meta)
+    return Sample(id=str(image_id), loader=_loader(path), path=str(path), meta=meta)
+
+
+def _raiser(error: ImageError):
+    def load():
+        raise error
+
+    return load
 
 
 def choose_files(spec_dataset, write_sample: bool = True) -> tuple[Path, Path, int]:
@@ -161,12 +200,7 @@ def build(spec_dataset, split: str | None) -> Dataset:
     candidates = len(spec_dataset.images) if isinstance(spec_dataset.images, list) else 1
     split = split or next(iter(spec_dataset.splits))
     ids = select(split_ids(index, split, spec_dataset.splits[split]), spec_dataset.limit, spec_dataset.seed)
-    samples = []
-    for image_id in ids:
-        info = index.coco.imgs[image_id]
-        path = images / info["file_name"]
-        samples.append(Sample(id=str(image_id), loader=_loader(path), path=str(path),
-                              meta={"coco_id": image_id, "supercategories": index.supercategories(image_id)}))
+    samples = [_sample(images, index, image_id) for image_id in ids]
     info = {"source": "coco", "path": str(images.resolve()), "annotations": str(index.path), "split": split,
             "limit": spec_dataset.limit, "seed": spec_dataset.seed, "size": len(samples)}
     if candidates > 1:  # which of the spec's candidates this is (its paths are logged above)

@@ -4,7 +4,10 @@ Archives stream with resume and a checksum check (COCO publishes none; the md5 v
 below are the widely reproduced ones) and extract safely (no absolute paths, no '..').
 With `ids` or `limit`, only the annotations archive is fetched whole and the chosen images
 come one by one from their `coco_url`. `HARNESS_COCO_BASE_URL` replaces
-http://images.cocodataset.org (a mirror, or a test server).
+http://images.cocodataset.org (a mirror, or a test server). An image's `file_name` must name a
+file inside `dest/<split>/` and its `coco_url` must be under the official host (http or https)
+or the configured base: the annotations file is data, and data does not choose where files go or
+where they come from (an entry that breaks either rule stops the download before any image).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.assets.download import download, safe_extract
+from harness.assets.archives import safe_extract
+from harness.assets.download import download
 from harness.data.base import select
 from harness.errors import HarnessError
+from harness.paths import OutsideRoot, contained, url_under
 
 OFFICIAL_BASE = "http://images.cocodataset.org"
 
@@ -42,6 +47,27 @@ def _base() -> str:
 
 def _url(original: str) -> str:
     return _base() + original[len(OFFICIAL_BASE):] if original.startswith(OFFICIAL_BASE) else original
+
+
+def _allowed_bases() -> list[str]:
+    return sorted({OFFICIAL_BASE, "https://images.cocodataset.org", _base()})
+
+
+def _checked(ann: Path, folder: Path, info: dict) -> tuple[str, Path]:
+    """(URL, target) of one image entry, both checked (see the module docstring)."""
+    image_id, name, url = info.get("id"), str(info.get("file_name", "")), str(info.get("coco_url", ""))
+    try:
+        target = contained(folder, name)
+    except OutsideRoot as exc:
+        raise HarnessError(f"{ann}: image id {image_id} has file_name '{name}', which {exc.reason}; refusing to "
+                           f"write outside {folder}.", hint="Use the official annotations file (fetch it again "
+                                                            "with --annotations) or fix that entry.") from None
+    if not url_under(_url(url), _allowed_bases()):
+        raise HarnessError(f"{ann}: image id {image_id} has coco_url '{url}', which is not on "
+                           f"{' or '.join(_allowed_bases())}; refusing to fetch it.",
+                           hint="Use the official annotations file, or set HARNESS_COCO_BASE_URL to the mirror "
+                                "that serves these images.")
+    return _url(url), target
 
 
 def fetch_archive(name: str, dest: Path, *, progress: bool = True) -> list[Path]:
@@ -70,7 +96,13 @@ def fetch_images(split: str, dest: Path, *, ids: list[int] | None = None, limit:
     if not ann.is_file():
         raise HarnessError(f"{ann} is missing; the image list comes from it.",
                            hint="Run with --annotations first (or place the annotations file there).")
-    images = {img["id"]: img for img in json.loads(ann.read_text())["images"]}
+    images: dict = {}
+    for img in json.loads(ann.read_text())["images"]:
+        if img.get("id") in images:
+            raise HarnessError(f"{ann} lists image id {img.get('id')} twice ('{images[img['id']].get('file_name')}' "
+                               f"and '{img.get('file_name')}').", hint="Use the official annotations file "
+                                                                      "(fetch it again with --annotations).")
+        images[img.get("id")] = img
     if ids:
         unknown = [i for i in ids if i not in images]
         if unknown:
@@ -78,12 +110,11 @@ def fetch_images(split: str, dest: Path, *, ids: list[int] | None = None, limit:
         chosen = sorted(ids)
     else:
         chosen = select(sorted(images), limit, seed)
+    planned = [_checked(ann, dest / split, images[image_id]) for image_id in chosen]  # every entry before any fetch
     out = []
-    for image_id in tqdm(chosen, desc=f"{split} images", unit="img", disable=not progress):
-        info = images[image_id]
-        target = dest / split / info["file_name"]
+    for url, target in tqdm(planned, desc=f"{split} images", unit="img", disable=not progress):
         if not target.exists():
-            download(_url(info["coco_url"]), target, progress=False)
+            download(url, target, progress=False)
         out.append(target)
     return out
 

@@ -2,7 +2,8 @@
 
 Every regular, non-hidden file is a candidate: one that is not a readable image becomes a
 `failed:` row instead of vanishing, so a report always accounts for every file. A symlink
-counts as the file it points to; a dangling one is a `failed:missing` row.
+counts as the file it points to; a dangling one is a `failed:missing` row. A FIFO, a device or a
+socket is a `failed:not_a_file` row (listed, never opened for reading, so it cannot block the run).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def _candidates(root: Path, recursive: bool) -> list[Path]:
         if any(part.startswith(".") for part in rel.parts) or path.name.lower() in _SKIP:
             continue
         if path.is_file() or (path.is_symlink() and not path.exists()):  # a dangling link is still an entry
+            files.append(path)
+        elif path.exists() and not path.is_dir():  # a FIFO, device or socket: a failed row, never read
             files.append(path)
     return files
 

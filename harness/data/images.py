@@ -2,17 +2,52 @@
 
 Ground truth is always 8-bit RGB: EXIF orientation applied, and L/LA/P/RGBA/CMYK/16-bit
 inputs normalised. The gray input made from it is `harness.gray.to_gray`.
+
+Reading is bounded: only a regular file is read (a FIFO, a device or a socket is refused before
+a byte is read, without blocking), and an image whose header announces more pixels than the
+budget (`max_pixels`: `HARNESS_MAX_PIXELS`, default 4096 x 4096) is refused before it is decoded:
+a 534 KB PNG can decode to 10 GB.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from harness.errors import ImageError
+from harness.errors import HarnessError, ImageError
+from harness.paths import NotRegular, read_regular
+
+#: The default pixel budget of one decoded image (4096 x 4096, 48 MiB as 8-bit RGB; the pipeline's
+#: float copies make a few hundred MiB of it): far above any evaluation set's photos, far below memory.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+
+def max_pixels() -> int:
+    """The pixel budget of one decoded image or video frame: `HARNESS_MAX_PIXELS`, else the default."""
+    raw = os.environ.get("HARNESS_MAX_PIXELS", "").strip().replace("_", "")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw)) if "e" in raw.lower() else int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise HarnessError(f"HARNESS_MAX_PIXELS must be a positive number of pixels, got '{raw}'.",
+                           hint=f"Unset it for the default ({DEFAULT_MAX_PIXELS:,}), or give e.g. 50000000.")
+    return value
+
+
+def check_pixels(width: int, height: int, what: str) -> None:
+    """`ImageError('too_large')` when `width` x `height` is over the pixel budget (read from a header,
+    before decoding)."""
+    budget = max_pixels()
+    if width * height > budget:
+        raise ImageError("too_large", f"{what} is {width}x{height} = {width * height / 1e6:.1f} Mpx, over the "
+                                      f"pixel budget of {budget / 1e6:.1f} Mpx; raise HARNESS_MAX_PIXELS to read it")
 
 #: A ground truth is grayscale (nothing to score a colorizer against) when its chroma,
 #: a = R - G and b = B - G in 8-bit levels, barely varies: the 99th percentile over pixels
@@ -67,7 +102,9 @@ def decode_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8; raise `ImageError` with a short reason if it can't."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
+    except NotRegular as exc:
+        raise ImageError("not_a_file", f"{path} is a {exc.kind}; only regular files are read") from None
     except FileNotFoundError:
         if path.is_symlink():
             raise ImageError("missing", f"{path} links to {path.readlink()}, which does not exist") from None
@@ -78,6 +115,7 @@ def decode_rgb(path: str | Path) -> np.ndarray:
         raise ImageError("empty", f"{path} is zero bytes")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            check_pixels(img.size[0], img.size[1], str(path))  # from the header, before decoding
             img.load()
             return normalise(img)
     except UnidentifiedImageError:

@@ -4,7 +4,10 @@ Writes `color/` (the originals, unchanged bytes; bundled samples as PNG), `gray/
 (ITU-R 601 luma PNGs, exactly the model input the harness derives) and `manifest.csv`
 (id, file, size, split, is_grayscale, sha256). Every file is written to a temporary name
 and renamed, and each finished image is journaled, so an interrupted run loses nothing
-and a re-run skips what is done.
+and a re-run skips what is done. Writes go to a fresh temporary file and are renamed into place, so
+a symlink planted under `--out` is replaced, never written through. Images whose gray files would
+share a name (`img.jpg` and `img.png`) get distinct ones (`gray/img.jpg.png`), counted as
+`renamed`; an `--out` that is the images folder or inside it is refused.
 """
 
 from __future__ import annotations
@@ -24,16 +27,14 @@ from harness.data.base import Dataset, Sample
 from harness.data.images import is_grayscale
 from harness.errors import ImageError
 from harness.gray import to_gray
+from harness.paths import distinct_names, inside_output, refuse_output_in_inputs, temp_beside, write_atomic
 
 FIELDS = ["id", "file", "gray_file", "width", "height", "size", "split", "is_grayscale", "sha256", "status"]
 JOURNAL = "manifest.partial.jsonl"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _atomic_write(out: Path, rel: str, data: bytes) -> None:
+    write_atomic(inside_output(out, rel), data)
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -46,15 +47,15 @@ def _relative_name(sample: Sample, dataset: Dataset) -> str:
     if sample.path and dataset.source in ("folder", "coco"):
         root = Path(dataset.info["path"])
         try:
-            return Path(sample.path).resolve().relative_to(root).as_posix()
+            path = Path(sample.path)  # its folder resolved, not a link it is (a dataset of links keeps its names)
+            return (path.parent.resolve() / path.name).relative_to(root).as_posix()
         except ValueError:
             return Path(sample.path).name
     return f"{sample.id}.png"
 
 
-def _prepare_one(sample: Sample, dataset: Dataset, out: Path) -> dict:
-    name = _relative_name(sample, dataset)
-    gray_name = str(Path(name).with_suffix(".png"))
+def _prepare_one(sample: Sample, dataset: Dataset, out: Path, names: tuple[str, str]) -> dict:
+    name, gray_name = names  # color/ and gray/ names, distinct across the datasets prepared together
     row = {"id": sample.id, "file": f"color/{name}", "gray_file": f"gray/{gray_name}"}
     try:
         rgb = sample.load()
@@ -64,8 +65,8 @@ def _prepare_one(sample: Sample, dataset: Dataset, out: Path) -> dict:
         data = Path(sample.path).read_bytes()
     else:
         data = _png(rgb)
-    _atomic_write(out / "gray" / gray_name, _png(to_gray(rgb)))
-    _atomic_write(out / "color" / name, data)  # written last: its presence marks the image done
+    _atomic_write(out, f"gray/{gray_name}", _png(to_gray(rgb)))
+    _atomic_write(out, f"color/{name}", data)  # written last: its presence marks the image done
     return {**row, "width": rgb.shape[1], "height": rgb.shape[0], "size": len(data),
             "is_grayscale": bool(is_grayscale(rgb)), "sha256": hashlib.sha256(data).hexdigest(), "status": "ok"}
 
@@ -94,6 +95,8 @@ def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True) ->
     """Prepare every image of `datasets` under `out`; returns counts of written, skipped and failed."""
     from tqdm.auto import tqdm
 
+    datasets = list(datasets)
+    refuse_output_in_inputs(out, [Path(d.info["path"]) for d in datasets if d.source in ("folder", "coco")])
     out.mkdir(parents=True, exist_ok=True)
     done = _read_journal(out)
     splits: dict[str, list[str]] = {}
@@ -105,20 +108,29 @@ def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True) ->
             splits.setdefault(sample.id, [])
             if dataset.split and dataset.split not in splits[sample.id]:
                 splits[sample.id].append(dataset.split)
+    names = [Path(_relative_name(sample, dataset)) for sample, dataset in order]
+    colors = distinct_names(names, [None] * len(names))  # a link's basename can repeat another file's
+    grays = distinct_names(names, [".png"] * len(names))
     counts = {"written": 0, "skipped": 0, "failed": 0}
+    renamed = sum(g != n.with_suffix(".png") or c != n for c, g, n in zip(colors, grays, names))
+    if renamed:  # said by the command, and listed in manifest.csv's gray_file
+        counts["renamed"] = renamed
     rows = []
+    if (out / JOURNAL).is_symlink():
+        (out / JOURNAL).unlink()  # appended to, so never through a planted link
     with (out / JOURNAL).open("a") as journal:
-        for sample, dataset in tqdm(order, desc="prepare", unit="img", disable=not progress):
+        for (sample, dataset), color, gray in tqdm(list(zip(order, colors, grays)), desc="prepare", unit="img",
+                                                   disable=not progress):
             row = done.get(sample.id)
             if row and row.get("status") == "ok" and (out / row["file"]).exists() and (out / row["gray_file"]).exists():
                 counts["skipped"] += 1
             else:
-                row = _prepare_one(sample, dataset, out)
+                row = _prepare_one(sample, dataset, out, (color.as_posix(), gray.as_posix()))
                 counts["written" if row["status"] == "ok" else "failed"] += 1
                 journal.write(json.dumps(row) + "\n")
                 journal.flush()
             rows.append({**row, "split": ";".join(splits[sample.id])})
-    tmp = out / ".manifest.csv.tmp"
+    tmp = temp_beside(out / "manifest.csv")
     with tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()

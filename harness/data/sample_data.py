@@ -15,11 +15,13 @@ never fails only because a dataset kept elsewhere is absent.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from harness.paths import replace_into, temp_beside, write_atomic
 
 #: image id -> (scikit-image photo, [(category id, box x0, y0, x1, y1)]); boxes drawn by hand, rough
 PHOTOS = {
@@ -55,10 +57,10 @@ def write_coco(dest: Path) -> Path:
     for image_id, (name, boxes) in PHOTOS.items():
         rgb = _photo(name)
         file = dest / "images" / f"{image_id:012d}.jpg"
-        if not file.exists():  # written whole or not at all: a concurrent reader never sees half a JPEG
-            part = file.with_name(f".{file.name}.{os.getpid()}.part")
-            Image.fromarray(rgb).save(part, format="JPEG", quality=95)
-            part.replace(file)
+        if not file.exists():
+            buf = io.BytesIO()
+            Image.fromarray(rgb).save(buf, format="JPEG", quality=95)
+            write_atomic(file, buf.getvalue())  # renamed into place: a planted link is replaced, not followed
         images.append({"id": image_id, "file_name": file.name, "height": rgb.shape[0], "width": rgb.shape[1]})
         for category, x0, y0, x1, y1 in boxes:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category,
@@ -66,10 +68,9 @@ def write_coco(dest: Path) -> Path:
                                 "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]]})
     path = dest / "instances.json"
     if not path.exists():
-        part = path.with_name(f".{path.name}.{os.getpid()}.part")
-        part.write_text(json.dumps({"info": {"description": "harness sample: scikit-image photos, rough boxes"},
-                                    "images": images, "annotations": annotations, "categories": CATEGORIES}))
-        part.replace(path)
+        write_atomic(path, json.dumps({"info": {"description": "harness sample: scikit-image photos, rough boxes"},
+                                       "images": images, "annotations": annotations,
+                                       "categories": CATEGORIES}).encode())
     return path
 
 
@@ -83,14 +84,17 @@ def write_clip(dest: Path) -> Path:
         return path
     photo = _photo("coffee")
     h, w = CLIP_SIZE
-    part = path.with_name(f".{path.stem}.{os.getpid()}.part.mp4")
-    writer = VideoWriter(part, w, h, CLIP_FPS)
+    part = temp_beside(path)  # a new file of our own: a fixed name could be a planted link
     try:
-        for k in range(CLIP_FRAMES):
-            writer.write(photo[60:60 + h, 20 + CLIP_STEP * k:20 + CLIP_STEP * k + w])
+        writer = VideoWriter(part, w, h, CLIP_FPS)
+        try:
+            for k in range(CLIP_FRAMES):
+                writer.write(photo[60:60 + h, 20 + CLIP_STEP * k:20 + CLIP_STEP * k + w])
+        finally:
+            writer.close()
+        replace_into(part, path)
     finally:
-        writer.close()
-    part.replace(path)
+        part.unlink(missing_ok=True)
     return path
 
 

@@ -19,7 +19,7 @@ import hashlib
 from pathlib import Path
 
 from harness.data.base import Dataset, Sample, file_identity, select
-from harness.data.images import decode_rgb
+from harness.data.images import check_pixels, decode_rgb
 from harness.data.sample_data import provide, sample_kind
 from harness.data.video_decode import VIDEO_SUFFIXES, ClipReader, probe
 from harness.errors import HarnessError, ImageError
@@ -39,7 +39,7 @@ def _hidden(rel: Path) -> bool:
 
 def find_clips(path: Path) -> dict[str, Path]:
     """clip id -> clip file or frame folder under `path` (see the module docstring)."""
-    if path.is_file() or (path.is_dir() and _frame_files(path)):  # one clip: a file, or a frame folder
+    if _is_entry(path) or (path.is_dir() and _frame_files(path)):  # one clip: a file, or a frame folder
         return {path.name: path}
     root = path / "JPEGImages" / "480p" if (path / "JPEGImages" / "480p").is_dir() else path
     clips: dict[str, Path] = {}
@@ -47,15 +47,20 @@ def find_clips(path: Path) -> dict[str, Path]:
         rel = entry.relative_to(root)
         if _hidden(rel):
             continue
-        if entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES:
+        if _is_entry(entry) and entry.suffix.lower() in VIDEO_SUFFIXES:
             clips[rel.as_posix()] = entry
         elif entry.is_dir() and _frame_files(entry):
             clips[rel.as_posix()] = entry
     return clips
 
 
+def _is_entry(path: Path) -> bool:
+    """A file, or a FIFO/device/socket (kept, to become a `failed:not_a_file` row, never silently left out)."""
+    return path.is_file() or (path.exists() and not path.is_dir())
+
+
 def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+    return sorted(p for p in folder.iterdir() if _is_entry(p) and not p.name.startswith(".")
                   and p.suffix.lower() in FRAME_SUFFIXES)
 
 
@@ -68,7 +73,7 @@ def _failing(error: ImageError):
 
 def _identity(clip: Path, root: Path) -> list:
     """What identifies a clip's content: the file's path, size and mtime, or a digest of its frames'."""
-    if clip.is_file():
+    if not clip.is_dir():
         return file_identity(clip, root)
     digest = hashlib.sha256()
     for frame in _frame_files(clip):
@@ -87,6 +92,11 @@ def _clip_samples(clip: str, path: Path, max_frames: int | None, stride: int) ->
     else:
         try:
             info = probe(path, need)
+        except ImageError as exc:
+            return [Sample(id=sample_id(clip, 0), loader=_failing(exc), path=str(path),
+                           meta={"clip": clip, "frame": 0, "index": 0}, group=clip)], None
+        try:
+            check_pixels(info.width, info.height, f"{path}'s frames")  # from the header, before decoding
         except ImageError as exc:
             return [Sample(id=sample_id(clip, 0), loader=_failing(exc), path=str(path),
                            meta={"clip": clip, "frame": 0, "index": 0}, group=clip)], None
@@ -136,7 +146,7 @@ def build(spec_dataset) -> Dataset:
         raise HarnessError(f"No video clips under '{path}'.",
                            hint=f"Put clips ({', '.join(VIDEO_SUFFIXES)}) or folders of frames "
                                 f"(JPEG/PNG, e.g. DAVIS JPEGImages/480p/<clip>/00000.jpg) there.")
-    single = path.is_file() or (len(clips) == 1 and clips.get(path.name) == path)
+    single = _is_entry(path) or (len(clips) == 1 and clips.get(path.name) == path)
     root = path.parent if single else path
     chosen = select(list(clips), spec_dataset.limit, spec_dataset.seed)
     samples: list[Sample] = []
@@ -151,6 +161,6 @@ def build(spec_dataset) -> Dataset:
     if isinstance(spec_dataset.path, list) and len(spec_dataset.path) > 1:
         info["candidate"] = f"{position + 1} of {len(spec_dataset.path)}"
     items = [[_identity(clips[c], root) for c in chosen], spec_dataset.max_frames, spec_dataset.stride]
-    name = path.resolve().stem if path.is_file() else path.resolve().name
+    name = path.resolve().stem if _is_entry(path) else path.resolve().name
     return Dataset(name=name, source="video", samples=samples, info=info, fingerprint_items=items,
                    reporter=VideoReporter(groups, rates, preview_frames=spec_dataset.preview_frames))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ImageError
+from harness.paths import non_regular
 
 #: File suffixes read as video clips.
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm")
@@ -53,6 +54,9 @@ def open_clip(path: Path):
 
     if not path.exists():
         raise ImageError("missing", f"{path} does not exist")
+    kind = non_regular(path)
+    if kind is not None:  # FFmpeg would block on a FIFO with no writer
+        raise ImageError("not_a_file", f"{path} is a {kind}; only regular files are read")
     if path.stat().st_size == 0:
         raise ImageError("empty", f"{path} is zero bytes")
     try:

@@ -142,6 +142,9 @@ def _compute(sweep: SweepContext, points: list[SweepPoint], keys: dict[str, str]
         executor.start(work)
     except HarnessError as exc:  # e.g. a weights file that does not fit: these points fail, the others run
         return {p.label: PointOutcome(p, "failed", message=str(exc)) for p in points}
+    except Exception as exc:  # noqa: BLE001 - a model that cannot start fails its points alone, said in full
+        return {p.label: PointOutcome(p, "failed", message=f"model {first.model} could not start: "
+                                                           f"{type(exc).__name__}: {exc}") for p in points}
     runs: dict[str, str] = {}  # started and not yet ended
     outcomes: dict[str, PointOutcome] = {}
     try:

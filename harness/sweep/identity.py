@@ -3,7 +3,7 @@
 A point's identity is everything that changes its numbers (model and resolved parameters,
 split, the exact data, seed, metrics with their options and weights, the model's weights,
 the scoring version, protocol, device type and numerics, metrics implementation, batch
-size); its hash is the run key a later sweep looks for (`harness.sweep.resume`). The work
+size, and the pixel budget when it is not the default); its hash is the run key a later sweep looks for (`harness.sweep.resume`). The work
 key names the shared rows of one model setting's splits in the journal: the same inputs but
 the split, every split's data, and the shard size. The executor is not part of either: local
 and Ray give the same rows.
@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from harness.data.images import DEFAULT_MAX_PIXELS, max_pixels
 from harness.device import device_type, numerics
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Bump when a change to scoring makes old runs incomparable: their run keys then differ.
 #: 2: `colorfulness` (and cf_delta) became the literature's absolute-value form.
+#: (Not bumped for the pixel budget, #18 D1: an image within it scores as before; one over it, a
+#: `failed:too_large` row now, took ~10 GB to score before. A budget other than the default is
+#: part of the identity instead, so runs under different budgets are never mixed.)
 SCORING_VERSION = 2
 
 
@@ -35,12 +39,15 @@ def run_key(identity: dict[str, Any]) -> str:
 def point_identity(sweep: SweepContext, point: SweepPoint, weights_sha: str | None) -> dict[str, Any]:
     """Everything that changes a point's numbers; its hash is the run key (docs/tracking.md)."""
     spec = sweep.loaded.spec
-    return {"point": point.identity(), "data": sweep.datasets[point.split].fingerprint,
+    identity = {"point": point.identity(), "data": sweep.datasets[point.split].fingerprint,
             "seed": sweep.seed,
             "metrics": [{**m.identity(), "weights": sweep.metrics[m.name].sha256} for m in sweep.usable_metrics],
             "weights": weights_sha, "scoring": SCORING_VERSION, "protocol": spec.protocol,
             "device": device_type(sweep.device), "numerics": numerics(sweep.device), "metrics_impl": sweep.impl,
             "batch_size": spec.batch_size}
+    if max_pixels() != DEFAULT_MAX_PIXELS:  # which images become failed:too_large rows (default: keys unchanged)
+        identity["max_pixels"] = max_pixels()
+    return identity
 
 
 def work_key(sweep: SweepContext, points: list[SweepPoint], weights_sha: str | None) -> str:

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.data.images import check_pixels
 from harness.data.video_decode import open_clip, to_rgb
 from harness.data.video_encode import add_video_stream, rgb_frame
 from harness.errors import HarnessError, ImageError
 from harness.gray import to_gray
+from harness.paths import refuse_overwriting, replace_into, temp_beside
 from harness.pipeline.process import colorize_safely
 
 
@@ -37,46 +39,77 @@ class FilmReport:
     note: str = ""
 
 
-def _output_path(src: Path, dest: Path, audio) -> tuple[Path, str]:
-    """`dest`, or `dest` as .mkv when its container cannot carry the source's audio codecs."""
+def _output_path(dest: Path, audio, taken: set[Path]) -> tuple[Path, str]:
+    """`dest`, or `dest` as .mkv when its container cannot carry the source's audio codecs (`clip.mp4.mkv`
+    when `clip.mkv` is another output's name)."""
     import av
 
-    probe = av.open(str(dest), "w")  # nothing is written before a stream is added and a packet muxed
+    scratch = temp_beside(dest)  # asked on a file of our own: opening `dest` for writing would follow a link
     try:
-        supported = probe.supported_codecs
+        probe = av.open(str(scratch), "w")  # nothing is written before a stream is added and a packet muxed
+        try:
+            supported = probe.supported_codecs
+        finally:
+            probe.close()
     finally:
-        probe.close()
-    dest.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
     refused = sorted({a.codec_context.name for a in audio if a.codec_context.name not in supported})
     if not refused:
         return dest, ""
     fallback = dest.with_suffix(".mkv")
+    if fallback in taken:
+        fallback = dest.with_name(dest.name + ".mkv")
     return fallback, f"{dest.suffix} cannot carry the audio codec(s) {', '.join(refused)}: written as {fallback.name}"
 
 
-def colorize_film(src: Path, dest: Path, model, *, batch_size: int = 8, progress: bool = True) -> FilmReport:
-    """Write the colorized copy of the film `src` to `dest` (see the module docstring)."""
+def colorize_film(src: Path, dest: Path, model, *, batch_size: int = 8, progress: bool = True,
+                  taken: set[Path] | None = None) -> FilmReport:
+    """Write the colorized copy of the film `src` to `dest` (see the module docstring). The copy is
+    written to a temporary file beside `dest` and renamed into place when whole: a film that stops
+    decoding mid-way is a `HarnessError` saying where, and leaves nothing behind."""
     import av
-    from tqdm.auto import tqdm
 
     src, dest = Path(src), Path(dest)
-    if dest.resolve() == src.resolve():
-        raise HarnessError(f"Colorizing '{src}' would overwrite it.", hint="Give another --out folder.")
+    refuse_overwriting(src, dest)
     try:
         source, video = open_clip(src)
     except ImageError as exc:
         raise HarnessError(f"Cannot colorize '{src}': {exc.reason}: {exc.detail}.",
                            hint="Give a readable film (mp4, mkv, avi, mov, webm) with a video stream.") from None
+    try:
+        check_pixels(video.codec_context.width, video.codec_context.height, f"{src}'s frames")
+    except ImageError as exc:
+        source.close()
+        raise HarnessError(f"Cannot colorize '{src}': {exc.detail}.", hint="Raise HARNESS_MAX_PIXELS, or give a "
+                                                                         "film of a smaller resolution.") from None
     audio = list(source.streams.audio)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    path, note = _output_path(src, dest, audio)
+    path, note = _output_path(dest, audio, taken or set())
+    refuse_overwriting(src, path)
     report = FilmReport(src, path, audio_streams=len(audio), note=note)
+    tmp = temp_beside(path)
+    try:
+        _copy(source, video, audio, av.open(str(tmp), "w"), model, batch_size, progress, report)
+        replace_into(tmp, path)
+    except av.error.FFmpegError as exc:
+        raise HarnessError(f"Cannot colorize '{src}': decoding stopped after frame {report.frames}: {exc}.",
+                           hint="The film is damaged there; repair or re-encode it (the rest of the batch "
+                                "went on, no partial copy was kept).") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        source.close()
+    return report
+
+
+def _copy(source, video, audio, output, model, batch_size: int, progress: bool, report: FilmReport) -> None:
+    """Decode, colorize and encode every frame of `video`, copying the `audio` packets, into `output`."""
+    from tqdm.auto import tqdm
+
     rate = video.average_rate or video.guessed_rate or Fraction(24)
     context = video.codec_context
-    output = av.open(str(path), "w")
-    bar = tqdm(total=video.frames or None, desc=src.name, unit="frame", disable=not progress)
+    bar = tqdm(total=video.frames or None, desc=report.source.name, unit="frame", disable=not progress)
     try:
-        stream = add_video_stream(output, path, context.width, context.height, rate, time_base=video.time_base)
+        stream = add_video_stream(output, report.output, context.width, context.height, rate, time_base=video.time_base)
         copies = {a.index: output.add_stream_from_template(a) for a in audio}
         pending: list = []
         for packet in source.demux(video, *audio):
@@ -95,8 +128,6 @@ def colorize_film(src: Path, dest: Path, model, *, batch_size: int = 8, progress
     finally:
         bar.close()
         output.close()
-        source.close()
-    return report
 
 
 def _encode(frames: list, model, output, stream, report: FilmReport, bar) -> None:

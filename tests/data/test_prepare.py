@@ -48,11 +48,11 @@ def test_prepare_resumes_after_interrupt(tmp_path, monkeypatch):
     real = prep._prepare_one
     seen = []
 
-    def interrupt_third(sample, dataset, target):
+    def interrupt_third(sample, dataset, target, *rest):
         seen.append(sample.id)
         if len(seen) == 3:
             raise KeyboardInterrupt
-        return real(sample, dataset, target)
+        return real(sample, dataset, target, *rest)
 
     monkeypatch.setattr(prep, "_prepare_one", interrupt_third)
     ds = samples.build(limit=4, seed=0)
