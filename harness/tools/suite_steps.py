@@ -204,14 +204,18 @@ def end_to_end(ctx: StepContext) -> dict[str, Any]:
     metrics, params = run.data.metrics, run.data.params
     total = metrics.get("seconds_total", 0.0)
     for key in sorted(k for k in metrics if k.startswith("seconds_") and k not in ("seconds_total", "seconds_wall")):
-        ctx.parts.append({"stage": key[len("seconds_"):], "seconds": round(metrics[key], 3),
-                          "share_of_total": round(metrics[key] / total, 4) if total else "n/a"})
+        stage = key[len("seconds_"):]
+        share = round(metrics[key] / total, 4) if total else "n/a"
+        ctx.parts.append({"stage": stage, "seconds": round(metrics[key], 3),
+                          "share_of_total": "after it (not in seconds_total)" if stage == "logging" else share})
     ips = metrics.get("images_per_second", 0.0)
     figures: dict[str, Any] = {
         "images_scored": int(metrics.get("n_scored", 0)), "images_per_second": round(ips, 3),
         "seconds_total": round(total, 2), "seconds_wall": round(metrics.get("seconds_wall", 0.0), 2),
         "outside_model_share": round(1 - metrics.get("seconds_model", 0.0) / total, 4) if total else "n/a",
         "peak_device_memory_mb": metrics.get("peak_device_memory_mb", "n/a"),
+        "stages": "decode and score run in threads beside the model (their shares overlap colorize); "
+                  "preprocess, model and postprocess are inside colorize",
         **{k: params[k] for k in ("device", "metrics_impl", "forward_batch", "batching") if k in params}}
     model_rate = next((x["model_ips"] for step in ctx.earlier if step["name"] == "model_only"
                        for x in step["parts"] if x.get("batch") == p.e2e_batch and "model_ips" in x
