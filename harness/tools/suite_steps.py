@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.tools.suite import Step, StepContext
+from harness.tools.suite_plan import Step, StepContext
 
 #: dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from NVIDIA's data sheets (half their
 #: "with sparsity" figures); the first pattern that matches the device name wins
