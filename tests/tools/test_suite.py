@@ -43,7 +43,7 @@ def test_the_dry_run_prints_every_step_and_its_budget_within_8_minutes(capsys):
     for number, name in enumerate(["environment", "vs_upstream", "model_only", "end_to_end"], 1):
         line = next(x for x in out if re.match(rf"\s+{number}\. {name}\s+\d+ s  ", x))
         assert f"{GPU.budgets[name]:.0f} s" in line
-    assert "render factor 10, 21, 35 x fp32, bf16" in "\n".join(out) and "bench.json" in out[-1]
+    assert "render factor 35, 21, 10 x fp32, bf16" in "\n".join(out) and "bench.json" in out[-1]
     assert GPU.hard_limit() <= 8 * 60  # the budgets and the hard stops together fit in 8 minutes
 
 
