@@ -13,7 +13,10 @@ import click
 
 from harness import __version__
 from harness.cli.assets import data, reference, weights
-from harness.cli.report import TRACKING_HELP, report_command
+from harness.cli.bench import bench_command
+from harness.cli.options import SET_HELP, TRACKING_HELP
+from harness.cli.options import settings as _settings
+from harness.cli.report import report_command
 from harness.errors import HarnessError
 
 
@@ -111,20 +114,6 @@ def validate(spec: Path) -> None:
         click.echo(line)
 
 
-def _settings(pairs: tuple[str, ...]) -> dict:
-    """`--set KEY=VALUE` pairs -> {key: value}; values read as YAML scalars (35, true, fp32, a/path)."""
-    import yaml
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise HarnessError(f"--set expects KEY=VALUE, got '{pair}'.", hint="Example: --set render_factor=21")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-    return out
-
-
-SET_HELP = "A model parameter, KEY=VALUE, as in a spec (repeatable): e.g. --set render_factor=21."
 
 
 @cli.command()
@@ -249,22 +238,8 @@ def colorize(inputs, model_name, settings, weights_file, device, batch_size, out
     click.echo(f"{len(report.written)} {noun} written to {out_dir}, {len(report.skipped)} skipped.")
 
 
-@cli.command("bench")
-@click.option("--model", "model_name", default="deoldify-artistic", show_default=True)
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-@click.option("--batch-size", type=int, default=4, show_default=True, help="Images per forward pass, as in a spec.")
-@click.option("--images", type=int, default=8, show_default=True)
-@click.option("--rounds", type=int, default=2, show_default=True, help="Timed rounds per side (best is kept).")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--vs-upstream", is_flag=True, help="Also time the upstream reference's one-image loop (same device).")
-def bench_command(model_name, settings, batch_size, images, rounds, device, vs_upstream) -> None:
-    """Images/s of a model (end to end and model only), TFLOP/s, and the ratio to upstream."""
-    from harness.tools.bench import bench
-
-    bench(model_name, _settings(settings), batch_size, images, vs_upstream, device, rounds)
-
-
 cli.add_command(weights)
+cli.add_command(bench_command)
 cli.add_command(report_command)
 cli.add_command(data)
 cli.add_command(reference)

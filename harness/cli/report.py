@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory)."
+from harness.cli.options import TRACKING_HELP
 
 
 @click.command("report")

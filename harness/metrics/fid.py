@@ -18,6 +18,7 @@ streaming pipeline; only the feature rows are kept.
 - KID: the unbiased polynomial-kernel MMD² (degree 3, γ = 1/d, coef 1) averaged over random
   subsets, with the subsets' population standard deviation, as torchmetrics and
   torch-fidelity define it. With fewer images than `subset_size`, subsets take every image.
+  The kernels run in float64 with torch on the run's device (a GPU when the run has one).
 """
 
 from __future__ import annotations
@@ -107,12 +108,19 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     return float(diff @ diff) + tr1 + tr2 - 2 * trace_sqrt_product(real, fake)
 
 
-def kid_subsets(real: np.ndarray, fake: np.ndarray, *, subsets: int = 100, subset_size: int = 1000, degree: int = 3,
-                gamma: float | None = None, coef: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Unbiased polynomial-kernel MMD² of `subsets` random subsets (drawn as torchmetrics draws them)."""
+def kid_subsets(real, fake, *, subsets: int = 100, subset_size: int = 1000, degree: int = 3,
+                gamma: float | None = None, coef: float = 1.0, seed: int = 0, device: str | None = None) -> np.ndarray:
+    """Unbiased polynomial-kernel MMD² of `subsets` random subsets (drawn as torchmetrics draws them).
+
+    `real` and `fake` are feature arrays or tensors; the kernels run in float64 with torch on
+    `device` (default: the tensors' own device, the CPU for arrays). The subsets are drawn on the
+    CPU with the seeded generator, so every device scores the same subsets; the scores come back
+    to the host once, at the end."""
     import torch
 
-    r, f = torch.from_numpy(real), torch.from_numpy(fake)
+    r, f = (torch.as_tensor(a) for a in (real, fake))
+    device = device or str(r.device)
+    r, f = (t.to(device=device, dtype=torch.float64) for t in (r, f))
     m = min(subset_size, len(r), len(f))
     gen = torch.Generator().manual_seed(seed)
     gamma = 1.0 / r.shape[1] if gamma is None else gamma
@@ -120,14 +128,14 @@ def kid_subsets(real: np.ndarray, fake: np.ndarray, *, subsets: int = 100, subse
     def kernel(a, b):
         return (a @ b.T * gamma + coef) ** degree
 
-    scores = []
-    for _ in range(subsets):
-        x = r[torch.randperm(len(r), generator=gen)[:m]]
-        y = f[torch.randperm(len(f), generator=gen)[:m]]
+    scores = torch.empty(subsets, dtype=torch.float64, device=device)
+    for i in range(subsets):
+        x = r[torch.randperm(len(r), generator=gen)[:m].to(device)]
+        y = f[torch.randperm(len(f), generator=gen)[:m].to(device)]
         k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)
         within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
-        scores.append(float(within - 2 * k_xy.sum() / m ** 2))
-    return np.asarray(scores)
+        scores[i] = within - 2 * k_xy.sum() / m ** 2
+    return scores.cpu().numpy()
 
 
 class InceptionOptions(Strict):
@@ -202,6 +210,16 @@ class FID(_InceptionMetric):
         return {"fid": frechet_distance(real, fake), "n_fid": float(len(real))}
 
 
+def _reduce_device(device: str) -> str:
+    """Where a reduction runs: the metric's device when this process can use it (a Ray driver without a
+    GPU reduces the workers' rows on its CPU), else the CPU."""
+    if device == "cpu":
+        return device
+    import torch
+
+    return device if torch.cuda.is_available() else "cpu"
+
+
 @register_metric("kid", higher_is_better=False, columns=("kid_mean", "kid_std"))
 class KID(_InceptionMetric):
     """Kernel Inception Distance (unbiased MMD², mean and std over subsets) between outputs and ground truths."""
@@ -212,7 +230,8 @@ class KID(_InceptionMetric):
         self.note = None
         real, fake = self._features(states)
         p = self.params
-        scores = kid_subsets(real, fake, subsets=p.subsets, subset_size=p.subset_size, seed=p.seed)
+        scores = kid_subsets(real, fake, subsets=p.subsets, subset_size=p.subset_size, seed=p.seed,
+                             device=_reduce_device(self.device))
         if len(real) < p.subset_size:
             self.note = f"KID subsets take all {len(real)} images (fewer than subset_size {p.subset_size})"
         return {"kid_mean": float(scores.mean()), "kid_std": float(scores.std())}

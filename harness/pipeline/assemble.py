@@ -29,8 +29,8 @@ EMPTY = np.zeros((0, 0), np.float32)
 class Reducer:
     """The dataset metrics' run-level numbers from the rows of numbers of a set of images."""
 
-    def __init__(self, metrics: Sequence[MetricChoice]):
-        self.metrics: list[Metric] = [m for m in build_metrics(metrics) if m.kind == "dataset"]
+    def __init__(self, metrics: Sequence[MetricChoice], device: str = "cpu"):
+        self.metrics: list[Metric] = [m for m in build_metrics(metrics, device) if m.kind == "dataset"]
 
     def states(self, result: ShardResult, ids: list[str]) -> dict[str, np.ndarray]:
         """State key -> the rows of `ids` in that order. An image scored ok whose row is missing is an
@@ -71,14 +71,15 @@ class Reducer:
 
 
 def assemble(dataset: Dataset, result: ShardResult, chosen: Sequence[MetricChoice], *, label: str = "",
-             seed: int = 0) -> PointResult:
+             seed: int = 0, device: str = "cpu") -> PointResult:
     """The point's result over `dataset`'s images from `result` (holding at least their rows; rows of
-    other images are ignored), see the module docstring."""
+    other images are ignored), see the module docstring. Reductions that have a device form (KID's
+    kernels) run on `device`."""
     wanted = {s.id for s in dataset.samples}
     reporter = dataset.reporter
     table = _table([r for r in result.rows if r["image_id"] in wanted], dataset, reporter)
     ok = table.loc[table["status"] == "ok", "image_id"].tolist()
-    reducer = Reducer(chosen)
+    reducer = Reducer(chosen, device)
     dataset_scores, notes = reducer.reduce(reducer.states(result, ok), result.stopped)
     metric_columns = [c for c in table.columns
                       if c not in BASE_COLUMNS + ["error", *reporter.columns, *reporter.detail_columns]]

@@ -49,7 +49,8 @@ def compute_setting(executor: Executor, job: SettingJob) -> SettingResult:
     computed = compute(executor, images.samples, job.shard_size, job.journal, job.bar)
     points = []
     for i, (dataset, label) in enumerate(zip(job.datasets, job.labels)):
-        result = assemble(dataset, computed.result, job.work.metrics, label=label, seed=job.seed)
+        result = assemble(dataset, computed.result, job.work.metrics, label=label, seed=job.seed,
+                          device=executor.device)
         first = i == 0  # the shared model work is counted on the first split's run
         result.timings.update(n_model_images=computed.result.model_images if first else 0,
                               n_model_images_resumed=computed.resumed_images if first else 0,

@@ -31,6 +31,8 @@ from harness.tools.upstream import one_image
 class BenchResult:
     lines: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)  # how the batches went through the network
+    warnings: list[str] = field(default_factory=list)  # fallbacks the model took (said, never silent)
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -42,8 +44,11 @@ def _photos(n: int) -> list[np.ndarray]:
     return [to_gray(colour[i % len(colour)]) for i in range(n)]
 
 
-def _weights(cls, params, workdir: Path) -> tuple[Path, str]:
-    """The official file when cached and intact, else random weights of the same architecture."""
+def bench_weights(cls, params, workdir: Path) -> tuple[Path, str]:
+    """The file `params` name, else the official file when cached and intact, else random weights of
+    the same architecture written under `workdir`."""
+    if getattr(params, "weights", None) is not None:
+        return Path(params.weights), "given"
     item = cls.variant.official_weights(params) if cls.variant is not None else None
     if item is not None:
         try:
@@ -76,8 +81,8 @@ def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_si
     cls = get_model_class(model)
     grays = _photos(images)
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
-        path, kind = _weights(cls, parse_params(model, params), Path(tmp))
-        out.say(f"weights: {kind} {path.name}" if kind == "official"
+        path, kind = bench_weights(cls, parse_params(model, params), Path(tmp))
+        out.say(f"weights: {kind} {path.name}" if kind != "random"
                 else "weights: random, same architecture (speed does not depend on weight values)")
         settings = {**(params or {}), "weights": str(path)}
         engine = build_model(model, settings, device)
@@ -103,6 +108,9 @@ def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_si
                 start = time.perf_counter()
                 theirs = [upstream(g) for g in grays]
                 t_upstream.append(time.perf_counter() - start)
+        out.facts, out.warnings = engine.describe_run(), engine.warnings()
+    for warning in out.warnings:
+        out.say(f"warning: {warning}")
     best = t_harness.index(min(t_harness))
     ips_harness = images / t_harness[best]
     ips_model = images / t_model[best] if t_model[best] > 0 else float("nan")

@@ -99,6 +99,46 @@ def test_kid_equals_torchmetrics_on_the_same_features():
     assert mean.item() > 3 * std.item() > 0  # a real difference, measured consistently
 
 
+def numpy_kid(real, fake, subsets, subset_size, seed):
+    """KID's subsets as numpy computes them (float64 kernels), drawn with the same seeded generator."""
+    gen = torch.Generator().manual_seed(seed)
+    m, gamma, scores = min(subset_size, len(real), len(fake)), 1.0 / real.shape[1], []
+    for _ in range(subsets):
+        x = real[torch.randperm(len(real), generator=gen)[:m].numpy()]
+        y = fake[torch.randperm(len(fake), generator=gen)[:m].numpy()]
+        k_xx, k_yy, k_xy = ((a @ b.T * gamma + 1.0) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+        scores.append(within - 2 * k_xy.sum() / m ** 2)
+    return np.asarray(scores)
+
+
+KID_DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU; none is visible")])]
+
+
+@pytest.mark.parametrize("device", KID_DEVICES)
+def test_kid_kernels_run_on_the_features_device_and_equal_numpy(device):
+    rng = np.random.default_rng(3)
+    real = np.abs(rng.normal(size=(90, 64))) + 0.2  # pool3 features are non-negative (after ReLU, average pool)
+    fake = np.abs(rng.normal(size=(80, 64))) * 1.3
+    expected = numpy_kid(real, fake, subsets=15, subset_size=50, seed=7)
+    on_arrays = kid_subsets(real, fake, subsets=15, subset_size=50, seed=7, device=device)
+    on_tensors = kid_subsets(torch.from_numpy(real).to(device), torch.from_numpy(fake).to(device), subsets=15,
+                             subset_size=50, seed=7)  # the tensors' own device
+    assert np.all(np.abs(expected) > 1e-3)  # far from 0, so the relative bound means something
+    for ours in (on_arrays, on_tensors):
+        assert isinstance(ours, np.ndarray) and ours.shape == (15,)
+        np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=0)
+    assert np.ptp(expected) > 0  # the subsets differ: the draw is compared, not one subset 15 times
+
+
+def test_kid_reduces_on_the_cpu_where_the_metric_device_has_no_gpu(monkeypatch):
+    from harness.metrics import fid
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert fid._reduce_device("cuda") == "cpu" and fid._reduce_device("cpu") == "cpu"
+
+
 def test_kid_and_fid_share_one_feature_extraction(inception_file, photos_dir, monkeypatch):
     import harness.metrics.fid as fid_module
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -19,8 +18,16 @@ from harness.tools.films import colorize_film
 from tests.conftest import VIDEO_SAMPLE, decoded, hue_frames, pan_frames, write_clip
 
 
+@pytest.fixture(autouse=True)
+def av():
+    """PyAV, imported by each test (not at the top: `pytest -m gpu` collects this module where PyAV is absent)."""
+    return pytest.importorskip("av", reason="PyAV (av) is not installed")
+
+
 def facts(path: Path) -> dict:
     """What the copy must keep, read back by decoding the file."""
+    import av
+
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         times = [float(f.pts * f.time_base) for f in container.decode(video)]
@@ -71,7 +78,7 @@ def test_webm_keeps_its_opus_sound(tmp_path):
     assert after["frames"] == 10 and [a[0] for a in after["audio"]] == ["opus"]
 
 
-def test_a_container_that_cannot_carry_the_sound_falls_back_to_matroska(tmp_path):
+def test_a_container_that_cannot_carry_the_sound_falls_back_to_matroska(tmp_path, av):
     src = tmp_path / "pcm.mov"  # unsigned 8-bit PCM: QuickTime and Matroska carry it, MP4 does not
     with av.open(str(src), "w") as out:
         video = out.add_stream("libx264", rate=25)
