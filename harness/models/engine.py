@@ -87,8 +87,11 @@ class NetworkEngine:
             with torch.autocast(device_type=torch.device(self.device).type, dtype=dtype):
                 return self.net(x).float()
 
-    def to_device(self, chunk: np.ndarray) -> torch.Tensor:
-        """A chunk of prepared inputs as the network's input tensor (pinned host memory on CUDA)."""
+    def to_device(self, chunk: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A chunk of prepared inputs as the network's input tensor (pinned host memory on CUDA); a tensor
+        prepared on the device already is used as it is."""
+        if isinstance(chunk, torch.Tensor):
+            return chunk.to(self.device)
         host = torch.from_numpy(np.ascontiguousarray(chunk))
         if self.device.startswith("cuda"):
             host = host.pin_memory()  # lets the copy overlap with work already queued on the GPU
