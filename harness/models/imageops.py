@@ -75,12 +75,17 @@ def _pil_taps(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def _pil_pass(x: torch.Tensor, n_out: int, dim: int, mode: str) -> torch.Tensor:
-    """One 8-bit resampling pass of PIL along `dim` (-1 or -2) of int64 levels, integer for integer."""
-    if dim == -2:
-        return _pil_pass(x.transpose(-1, -2), n_out, -1, mode).transpose(-1, -2)
-    index, weight = (torch.from_numpy(t).to(x.device) for t in _pil_taps(x.shape[-1], n_out, mode))
-    acc = (x[..., index] * weight).sum(-1) + (1 << 21)
-    return torch.bitwise_right_shift(acc, 22).clamp_(0, 255)
+    """One 8-bit resampling pass of PIL along `dim` (-1 or -2) of float64 levels, integer for integer: a
+    sum over the filter's taps of gathered source rows or columns times their weights (exact in float64:
+    8-bit values times 22-bit weights, summed, stay far below 2^53)."""
+    index, weight = (torch.from_numpy(t).to(x.device) for t in _pil_taps(x.shape[dim], n_out, mode))
+    weight = weight.to(torch.float64)
+    acc = None
+    for k in range(index.shape[1]):
+        w = weight[:, k] if dim == -1 else weight[:, k, None]
+        term = x.index_select(dim, index[:, k]).mul_(w)
+        acc = term if acc is None else acc.add_(term)
+    return acc.add_(1 << 21).div_(1 << 22).floor_().clamp_(0, 255)
 
 
 def resize_like_pil(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -93,7 +98,7 @@ def resize_like_pil(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.
     level on ~15% of its pixels. Levels in, levels out (float32).
     """
     (h, w), (h_in, w_in) = size, x.shape[-2:]
-    levels_in = x.to(torch.int64)
+    levels_in = x.to(torch.float64)
     vertical_first = h < h_in and (w >= w_in or h * w_in < h_in * w)
     order = ((-2, h), (-1, w)) if vertical_first else ((-1, w), (-2, h))
     for dim, n in order:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 #: Bump when a change to scoring makes old runs incomparable: their run keys then differ.
 #: 2: `colorfulness` (and cf_delta) became the literature's absolute-value form.
-SCORING_VERSION = 2
+#: 3: the default (non-exact) DeOldify, Zhang and DDColor pre- and post-processing became torch operations on the
+#: model's device (a grey level here and there against the previous host path).
+SCORING_VERSION = 3
 
 
 def run_key(identity: dict[str, Any]) -> str:
