@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.device import fixed_size_passes
 from harness.errors import HarnessError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -81,7 +82,7 @@ class NetworkEngine:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a model-ready batch, under autocast when the precision asks for it (output float32)."""
         dtype = DTYPES[self.precision]
-        with torch.inference_mode():
+        with torch.inference_mode(), fixed_size_passes(self.device):  # every family feeds fixed-size squares
             if dtype is None:
                 return self.net(x)
             with torch.autocast(device_type=torch.device(self.device).type, dtype=dtype):
