@@ -165,4 +165,4 @@ def lab_to_rgb(lab: torch.Tensor, convention: str = "skimage") -> torch.Tensor:
 
 def to_host(x: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) whole grey levels -> H x W x 3 uint8 on the CPU."""
-    return x[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+    return x[0].permute(1, 2, 0).to(torch.uint8).contiguous().cpu().numpy()  # H x W x 3, C-contiguous
