@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.device import fixed_size_passes
 from harness.errors import HarnessError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -81,14 +82,17 @@ class NetworkEngine:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a model-ready batch, under autocast when the precision asks for it (output float32)."""
         dtype = DTYPES[self.precision]
-        with torch.inference_mode():
+        with torch.inference_mode(), fixed_size_passes(self.device):  # every family feeds fixed-size squares
             if dtype is None:
                 return self.net(x)
             with torch.autocast(device_type=torch.device(self.device).type, dtype=dtype):
                 return self.net(x).float()
 
-    def to_device(self, chunk: np.ndarray) -> torch.Tensor:
-        """A chunk of prepared inputs as the network's input tensor (pinned host memory on CUDA)."""
+    def to_device(self, chunk: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A chunk of prepared inputs as the network's input tensor (pinned host memory on CUDA); a tensor
+        prepared on the device already is used as it is."""
+        if isinstance(chunk, torch.Tensor):
+            return chunk.to(self.device)
         host = torch.from_numpy(np.ascontiguousarray(chunk))
         if self.device.startswith("cuda"):
             host = host.pin_memory()  # lets the copy overlap with work already queued on the GPU

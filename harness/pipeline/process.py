@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.console import say
 from harness.data.base import Reporter, Sample
 from harness.data.images import is_grayscale
 from harness.errors import HarnessError, ImageError
@@ -52,10 +53,15 @@ def _check_output(out: Any, gray: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _say_warning(message: str) -> None:
+    say(f"warning: {message}")
+
+
 def colorize_safely(model: Colorizer, grays: list[np.ndarray],
                     warn: Callable[[str], None] | None = None) -> list[np.ndarray | ImageError]:
     """Colorize a batch; if the batch fails, retry image by image so one bad image fails alone, and
-    tell `warn` so (the retry is slower and changes the forward batch: never silent).
+    tell `warn` so (the retry is slower and changes the forward batch: never silent; without a `warn`
+    the warning goes to the terminal).
 
     `HarnessError` (a configuration problem such as missing weights) and interrupts propagate.
     """
@@ -71,10 +77,9 @@ def colorize_safely(model: Colorizer, grays: list[np.ndarray],
             if isinstance(batch_exc, ImageError):
                 return [batch_exc]
             return [ImageError("colorize", f"{type(batch_exc).__name__}: {batch_exc}")]
-        if warn is not None:
-            first = (str(batch_exc).splitlines() or [""])[0][:200]
-            warn(f"the model failed on a batch of {len(grays)} images ({type(batch_exc).__name__}: {first}); "
-                 f"they were colorized one at a time")
+        first = (str(batch_exc).splitlines() or [""])[0][:200]
+        (warn or _say_warning)(f"the model failed on a batch of {len(grays)} images ({type(batch_exc).__name__}: "
+                               f"{first}); they were colorized one at a time")
         return [colorize_safely(model, [g])[0] for g in grays]
 
 

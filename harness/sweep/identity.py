@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 #: (Not bumped for the pixel budget, #18 D1: an image within it scores as before; one over it, a
 #: `failed:too_large` row now, took ~10 GB to score before. A budget other than the default is
 #: part of the identity instead, so runs under different budgets are never mixed.)
-SCORING_VERSION = 2
+#: 3: the default (non-exact) DeOldify, Zhang and DDColor pre- and post-processing became torch operations on the
+#: model's device (a grey level here and there against the previous host path).
+SCORING_VERSION = 3
 
 
 def run_key(identity: dict[str, Any]) -> str:

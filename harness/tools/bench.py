@@ -73,6 +73,20 @@ def _deviation(ours: list[np.ndarray], theirs: list[np.ndarray]) -> tuple[int, f
     return int(diff.max()), float(np.percentile(diff, 99.9)), float((diff > 0).mean())
 
 
+def _checked(engine, grays: list[np.ndarray], model: str, what: str = "timed") -> list[np.ndarray]:
+    """`engine.colorize(grays)`; a failure of the batch is a clear error, never a crash or a silent
+    one-image fallback (which would time something else than the batch asked for)."""
+    try:
+        return engine.colorize(grays)
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:300]
+        raise HarnessError(f"{model} failed on a {what} batch of {len(grays)} images: {type(exc).__name__}: {first}",
+                           hint="Try a smaller --batch-size or render size; if it fails at batch size 1 too, "
+                                "the model cannot run here.") from exc
+
+
 def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_size: int = 4, images: int = 8,
           vs_upstream: bool = False, device: str = "auto", rounds: int = 2) -> BenchResult:
     """Time `model` with `params` (validated like a spec's) on `images` photos; see the module docstring."""
@@ -91,7 +105,7 @@ def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_si
         described = ", ".join(f"{k} {v}" for k, v in engine.params.model_dump(mode="json").items() if k != "weights")
         out.say(f"model {model} ({described}), batch {batch_size}, {images} images, device {device}, "
                 f"torch threads {torch.get_num_threads()}")
-        engine.colorize(grays[:batch_size])  # warm-up (and first-call allocations)
+        _checked(engine, grays[:batch_size], model, "warm-up")  # (and first-call allocations)
         flops = flops_per_image(engine, grays[0])
         upstream = one_image(cls, path, engine.params, device) if vs_upstream else None
         if upstream is not None:
@@ -101,7 +115,7 @@ def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_si
         for _ in range(rounds):  # alternate, so load drift hits both sides
             before = engine.stage_seconds().get("model", 0.0)
             start = time.perf_counter()
-            ours = [o for i in range(0, images, batch_size) for o in engine.colorize(grays[i:i + batch_size])]
+            ours = [o for i in range(0, images, batch_size) for o in _checked(engine, grays[i:i + batch_size], model)]
             t_harness.append(time.perf_counter() - start)
             t_model.append(engine.stage_seconds().get("model", 0.0) - before)
             if upstream is not None:

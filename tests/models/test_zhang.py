@@ -83,7 +83,8 @@ def test_a_foreign_checkpoint_is_not_taken_for_a_zhang_one(tmp_path):
 
 def test_parameters_are_upstreams_only():
     cls = get_model_class("zhang-siggraph17")
-    assert set(cls.Params.model_fields) == {"weights", "precision"} and cls.Params().precision == "fp32"
+    assert set(cls.Params.model_fields) == {"weights", "precision", "exact"} and cls.Params().precision == "fp32"
+    assert cls.Params().exact is False  # upstream's host path on request; the default runs on the model's device
     with pytest.raises(HarnessError, match="Unknown parameter 'render_factor'"):
         build_model("zhang-eccv16", {"render_factor": 10})
 

@@ -37,6 +37,9 @@ class DDColorParams(Strict):
                                         "downsamples 32x); 512 upstream's default, 256 the paper's evaluation.")
     weights: Path | None = Field(None, description="Weights file; default: the official file in the cache.")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    exact: bool = Field(False, description="Upstream's pre- and post-processing (OpenCV) on the host, as upstream "
+                                           "orders them; the default does them as torch operations on the "
+                                           "model's device, within a grey level or two of upstream.")
 
     @model_validator(mode="after")
     def _variant_fits_size(self):
@@ -63,7 +66,7 @@ class DDColor(Colorizer):
 
         self._weights = self.preflight(params)
         net = engine.cached_network(params.size, self._weights, device, self.name)
-        self._engine = engine.Engine(net, device, params.input_size, params.precision)
+        self._engine = engine.Engine(net, device, params.input_size, params.precision, exact=params.exact)
 
     @classmethod
     def write_random_weights(cls, path: Path, params: DDColorParams | None = None, seed: int = 0) -> Path:

@@ -7,11 +7,14 @@ U and V from the model (OpenCV YUV). The harness feeds gray images, for which re
 first and converting second equals converting first, so the square is built from the gray
 image directly.
 
-Two ways through the network. The default runs the whole batch it is given (the spec's
-`batch_size`) as one forward pass in channels-last layout, which oneDNN and cuDNN run
-fastest; its float rounding differs from upstream's by ~1e-3 in the raw output, a few grey
-levels on a few pixels end to end. `exact` runs one image per forward pass in the default
-layout, upstream's order, and is bit-identical to upstream on the CPU. No watermark is
+Two ways through. The default runs the whole batch it is given (the spec's `batch_size`) as
+one forward pass in channels-last layout, which oneDNN and cuDNN run fastest, and does the
+resizing and the YUV recombination as torch operations on the model's device
+(`models.imageops`: PIL's two-pass 8-bit resize, OpenCV's fixed-point YUV), so a GPU runs the
+code the CPU tests run; its float rounding differs from upstream's by ~1e-3 in the raw output,
+a few grey levels on a few pixels end to end. `exact` runs upstream's order with PIL and
+OpenCV on the host, one image per forward pass in the default layout, and is bit-identical to
+upstream on the CPU. No watermark is
 ever added; out of memory halves the forward batch instead of silently returning gray as
 upstream does.
 """
@@ -26,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.models import imagenet
+from harness.models import imagenet, imageops
 from harness.models.deoldify.checkpoint import load_into
 from harness.models.deoldify.unet import Architecture, Generator, build
 from harness.models.engine import NetworkEngine, cached_network, clear_cache  # noqa: F401 - clear_cache re-exported
@@ -51,20 +54,41 @@ def square_inputs(grays: Sequence[np.ndarray], size: int) -> np.ndarray:
                      for g in grays])
 
 
-def to_model_input(squares: np.ndarray, device: str, *, channels_last: bool = False) -> torch.Tensor:
-    """(B, S, S) uint8 -> ImageNet-normalised (B, 3, S, S) float32."""
-    host = torch.from_numpy(squares)
-    if device.startswith("cuda"):
-        host = host.pin_memory()  # lets the copy overlap with work already queued on the GPU
-    x = host.to(device, non_blocking=True).to(torch.float32).div_(255)
+def square_tensor(grays: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+    """Uploaded gray images ((1, 1, H, W) grey levels) stretched to size x size as PIL does: (B, S, S)."""
+    return torch.cat([imageops.resize_like_pil(g, (size, size), "bilinear") for g in grays])[:, 0]
+
+
+def to_model_input(squares: np.ndarray | torch.Tensor, device: str, *, channels_last: bool = False) -> torch.Tensor:
+    """(B, S, S) grey levels (uint8 on the host, or a float tensor on `device`) -> ImageNet-normalised
+    (B, 3, S, S) float32."""
+    if isinstance(squares, torch.Tensor):
+        x = squares.to(device, torch.float32) / 255
+    else:
+        host = torch.from_numpy(squares)
+        if device.startswith("cuda"):
+            host = host.pin_memory()  # lets the copy overlap with work already queued on the GPU
+        x = host.to(device, non_blocking=True).to(torch.float32).div_(255)
     x = imagenet.normalize(x[:, None].expand(-1, 3, -1, -1))
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def to_levels(pred: torch.Tensor) -> torch.Tensor:
+    """Generator output -> (B, 3, S, S) whole grey levels, on its device: denormalise, clamp to [0, 1],
+    x255, truncate (upstream's order)."""
+    return (imagenet.denormalize(pred.float()).clamp(0, 1) * 255).floor_()
+
+
 def to_uint8(pred: torch.Tensor) -> np.ndarray:
-    """Generator output -> (B, S, S, 3) uint8: denormalise, clamp to [0, 1], x255, truncate (upstream's order)."""
-    out = imagenet.denormalize(pred.float()).clamp(0, 1) * 255
-    return out.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+    """Generator output -> (B, S, S, 3) uint8 on the host (upstream's order, as `to_levels`)."""
+    return to_levels(pred).permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+
+
+def finish_tensor(square: torch.Tensor, gray: torch.Tensor, post_process: bool) -> np.ndarray:
+    """`finish` as torch operations on the square's device: (3, S, S) levels and the uploaded gray image
+    (1, 1, H, W) -> H x W x 3 uint8 on the host."""
+    raw = imageops.resize_like_pil(square[None], tuple(gray.shape[-2:]), "bilinear")
+    return imageops.to_host(imageops.keep_luma(gray, raw) if post_process else raw)
 
 
 def finish(color_square: np.ndarray, gray: np.ndarray, post_process: bool) -> np.ndarray:
@@ -106,6 +130,13 @@ class Engine(NetworkEngine):
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not grays:
             return []
-        inputs = self.timed("preprocess", square_inputs, grays, self.size)
-        squares = np.concatenate(self.predict(inputs, to_uint8))
-        return self.timed("postprocess", lambda: [finish(sq, g, self.post_process) for sq, g in zip(squares, grays)])
+        if self.exact:
+            inputs = self.timed("preprocess", square_inputs, grays, self.size)
+            squares = np.concatenate(self.predict(inputs, to_uint8))
+            return self.timed("postprocess", lambda: [finish(sq, g, self.post_process)
+                                                      for sq, g in zip(squares, grays)])
+        uploaded = self.timed("preprocess", lambda: [imageops.upload(g, self.device) for g in grays])
+        inputs = self.timed("preprocess", square_tensor, uploaded, self.size)
+        squares = torch.cat(self.predict(inputs, to_levels))
+        return self.timed("postprocess", lambda: [finish_tensor(sq, g, self.post_process)
+                                                  for sq, g in zip(squares, uploaded)])

@@ -136,6 +136,26 @@ def conv_block(cin: int, cout: int, kernel: int = 3, *, activation: bool = True,
     return nn.Sequential(*layers)
 
 
+class ReplicatePadTopLeft(nn.Module):
+    """`nn.ReplicationPad2d((1, 0, 1, 0))` by copies: one row on top, one column on the left, repeated
+    from the edge; the output's memory layout is the input's, as the padding op's is.
+
+    Bit for bit the padding op (a pad only copies values), but made of a slice assignment, so it runs at
+    any size: CUDA's `replication_pad2d` refuses tensors of more than 2^31 - 1 elements, which the
+    final upsampling's (B, 300, 560, 560) input reaches at B = 23 (Artistic at render factor 35).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not \
+            x.is_contiguous() else torch.contiguous_format
+        out = torch.empty((b, c, h + 1, w + 1), dtype=x.dtype, device=x.device, memory_format=layout)
+        out[:, :, 1:, 1:] = x
+        out[:, :, 1:, :1] = x[:, :, :, :1]
+        out[:, :, :1, :] = out[:, :, 1:2, :]
+        return out
+
+
 class BlurShuffleUp(nn.Module):
     """x2 upsampling: 1x1 conv to 4x channels, ReLU, pixel shuffle, then a 2x2 blur against checkerboards.
 
@@ -150,7 +170,7 @@ class BlurShuffleUp(nn.Module):
         else:
             self.conv = conv_block(cin, cout * 4, 1, activation=False, norm_after=True)
         self.shuf = nn.PixelShuffle(2)
-        self.pad = nn.ReplicationPad2d((1, 0, 1, 0))
+        self.pad = ReplicatePadTopLeft()
         self.blur = nn.AvgPool2d(2, stride=1)
         self.relu = nn.ReLU(inplace=True)
 

@@ -135,7 +135,7 @@ class Generator(nn.Module):
         for block, idx in zip(self.layers[4:8], SKIPS):
             h = block(h, skips[idx])
         h = self.layers[8](h)
-        h = torch.cat([h, x], dim=1)
+        h = torch.cat([h, x.to(h.dtype)], dim=1)  # under bf16 autocast the head stays in bf16 (fp32: a no-op)
         h = self.layers[11](self.layers[10](h))
         low, high = Y_RANGE
         return torch.sigmoid(h) * (high - low) + low

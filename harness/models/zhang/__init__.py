@@ -36,6 +36,9 @@ class ZhangParams(Strict):
 
     weights: Path | None = Field(None, description="Weights file; default: the official file in the cache.")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    exact: bool = Field(False, description="Upstream's pre- and post-processing (PIL, scikit-image) on the host, "
+                                           "as upstream orders them; the default does them as torch operations "
+                                           "on the model's device, within a grey level or two of upstream.")
 
 
 @register_model("zhang")
@@ -50,7 +53,7 @@ class Zhang(Colorizer):
 
         self._weights = self.preflight(params)
         self._engine = zhang_nets.Engine(self.variant.architecture, self._weights, device, params.precision,
-                                         self.name)
+                                         self.name, exact=params.exact)
 
     @classmethod
     def write_random_weights(cls, path: Path, params: ZhangParams | None = None, seed: int = 0) -> Path:

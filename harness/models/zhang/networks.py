@@ -23,6 +23,7 @@ from PIL import Image
 from torch import nn
 
 from harness.assets.checkpoint import load_into, not_this_family
+from harness.models import imageops
 from harness.models.engine import NetworkEngine, cached_network, check_precision
 
 L_CENTER, L_SCALE, AB_SCALE = 50.0, 100.0, 110.0  # upstream's normalisation of L and ab
@@ -208,18 +209,43 @@ def to_rgb(ab: torch.Tensor, gray: np.ndarray) -> np.ndarray:
     return (rgb * 255).astype(np.uint8)
 
 
+def network_input_tensor(grays: Sequence[torch.Tensor]) -> torch.Tensor:
+    """`network_input` as torch operations on the uploaded images' device ((1, 1, H, W) grey levels each):
+    PIL's bicubic resize reproduced in fixed point, then the lightness table."""
+    table = torch.from_numpy(lightness_table()).to(grays[0].device)
+    squares = torch.cat([imageops.resize_like_pil(g, (SIDE, SIDE), "bicubic") for g in grays])
+    return table[squares.to(torch.int64)]
+
+
+def to_rgb_tensor(ab: torch.Tensor, gray: torch.Tensor) -> np.ndarray:
+    """`to_rgb` as torch operations on ab's device: ab (1, 2, 256, 256) and the uploaded gray image
+    (1, 1, H, W) -> H x W x 3 uint8 on the host (Lab -> RGB as scikit-image computes it, in float32)."""
+    ab = imageops.resize(ab, tuple(gray.shape[-2:]), "bilinear")
+    lightness = torch.from_numpy(lightness_table()).to(gray.device)[gray.to(torch.int64)]
+    return imageops.to_host((imageops.lab_to_rgb(torch.cat([lightness, ab], 1)) * 255).floor_())
+
+
 class Engine(NetworkEngine):
-    """Runs one network on batches of gray images: the batch given is one forward pass."""
+    """Runs one network on batches of gray images: the batch given is one forward pass. The default
+    pre- and post-processing are torch operations on the model's device; `exact` runs upstream's
+    (PIL, scikit-image) on the host."""
 
     unit = "one 256x256 image per pass"
 
-    def __init__(self, architecture: str, weights: Path, device: str, precision: str, model_name: str):
+    def __init__(self, architecture: str, weights: Path, device: str, precision: str, model_name: str,
+                 exact: bool = False):
         check_precision(precision, device)  # before the load: a clear error costs nothing
         super().__init__(load_network(architecture, weights, device, model_name), device, precision)
+        self.exact = exact
 
     def colorize(self, grays: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not grays:
             return []
-        inputs = self.timed("preprocess", network_input, grays)
-        ab = torch.cat(self.predict(inputs))
-        return self.timed("postprocess", lambda: [to_rgb(ab[i:i + 1], g) for i, g in enumerate(grays)])
+        if self.exact:
+            inputs = self.timed("preprocess", network_input, grays)
+            ab = torch.cat(self.predict(inputs))
+            return self.timed("postprocess", lambda: [to_rgb(ab[i:i + 1], g) for i, g in enumerate(grays)])
+        uploaded = self.timed("preprocess", lambda: [imageops.upload(g, self.device) for g in grays])
+        inputs = self.timed("preprocess", network_input_tensor, uploaded)
+        ab = torch.cat(self.predict(inputs, lambda y: y))
+        return self.timed("postprocess", lambda: [to_rgb_tensor(ab[i:i + 1], g) for i, g in enumerate(uploaded)])
