@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 
+from harness.tracking import layout
 from harness.tracking.client import DEFAULT_ARTIFACTS, local_sqlite_path, resolve_tracking_uri
 
 STOP_TIMEOUT = 15.0
@@ -39,6 +40,20 @@ def _stop_group(proc: subprocess.Popen) -> None:
         return
 
 
+def runs_page(uri: str) -> str:
+    """The UI page of the latest sweep's runs table (`tracking.layout.UI_QUERY`), or '' when the store
+    holds no sweep: MLflow 3 would otherwise open its GenAI overview of traces."""
+    from harness.errors import HarnessError
+    from harness.tracking.client import client_for, latest_experiment, quiet_mlflow
+
+    try:
+        with quiet_mlflow():
+            experiment = client_for(uri, must_exist=True).get_experiment_by_name(latest_experiment(uri))
+    except HarnessError:
+        return ""
+    return f"/#/experiments/{experiment.experiment_id}/runs?{layout.UI_QUERY}"
+
+
 def serve_ui(tracking_uri: str | None, port: int) -> int:
     """Run the MLflow UI (one worker, no background job runners) until it exits or is told to stop."""
     uri = resolve_tracking_uri(tracking_uri)
@@ -48,8 +63,9 @@ def serve_ui(tracking_uri: str | None, port: int) -> int:
     if db is not None:
         cmd += ["--default-artifact-root", (db.parent / DEFAULT_ARTIFACTS).as_uri()]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    page = runs_page(uri)
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (server pid {proc.pid}; Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI for {uri} at http://127.0.0.1:{port}{page} (server pid {proc.pid}; Ctrl-C to stop)", flush=True)
 
     def stop(signum, _frame):
         raise _Stop(signum)

@@ -137,6 +137,9 @@ class Tracker:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, str(value))
 
+    def set_experiment_tag(self, key: str, value: str) -> None:
+        self.client.set_experiment_tag(self.experiment_id, key, value)
+
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 

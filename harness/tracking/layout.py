@@ -26,7 +26,13 @@ WARNINGS = "harness.warnings"  # a point's fallbacks, one per line, each with it
 METRIC_NOTE = "harness.metric_note."  # + metric name: why it has no value, or a caveat on it
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 DESCRIPTION = "mlflow.note.content"  # MLflow's run description (markdown), shown in the UI
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # opens the UI on the runs table
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # marks the experiment as model training
+#: MLflow 3's UI opens on its GenAI overview whatever the experiment kind says, unless the URL asks for
+#: `workflowType=machine_learning`; `viewStateShareKey=VIEW_KEY` then applies the view saved in the
+#: experiment tag VIEW_STATE (the latest sweep's points, its main metrics as columns): `harness ui` prints it.
+VIEW_KEY = "harness-latest-sweep"
+VIEW_STATE = f"mlflow.sharedViewState.{VIEW_KEY}"
+UI_QUERY = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 DATASET_CONTEXT = ("mlflow.data.context", "evaluation")
 
 #: artifacts written by one module and read by another

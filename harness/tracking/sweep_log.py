@@ -66,11 +66,26 @@ def finish_sweep(tracker: Tracker, parent_id: str, status: str, runs: pd.DataFra
         tracker.log_figure(parent_id, comparison_plot(runs, metric), f"plots/comparison_{metric}.png")
         tracker.log_csv(parent_id, runs, "comparison.csv")
     if status != "KILLED":
+        tracker.set_experiment_tag(layout.VIEW_STATE, ui_view(parent_id, runs, metric))
         try:
             log_report(tracker, parent_id, metric)
         except Exception as exc:  # noqa: BLE001 - the numbers are logged; a report that fails must not lose them
             say(f"[warning] the sweep's report.html was not written: {type(exc).__name__}: {exc}")
     tracker.end_run(parent_id, status)
+
+
+#: summary metrics shown as columns in the UI's runs table, when the runs have them
+UI_COLUMNS = ("psnr_mean", "ssim_mean", "delta_e_mean", "cf_delta", "lpips_mean", "fid", "kid_mean", "cdc_mean",
+              "flicker_mean", "n_scored", "n_failed")
+
+
+def ui_view(parent_id: str, runs: pd.DataFrame | None, metric: str) -> str:
+    """The MLflow UI view of a sweep (layout.VIEW_STATE): its points, best `metric` first, their model,
+    split and main metrics as columns."""
+    present = [] if runs is None else [c for c in UI_COLUMNS if c in runs]
+    columns = [f"params.`{p}`" for p in ("model", "dataset.split")] + [f"metrics.`{m}`" for m in present]
+    return json.dumps({"searchFilter": f"tags.`{layout.PARENT}` = '{parent_id}'", "selectedColumns": columns,
+                       "orderByKey": f"metrics.`{metric}`", "orderByAsc": False})
 
 
 def start_point(tracker: Tracker, parent_id: str, key: str, point, params: dict[str, Any],

@@ -1,11 +1,12 @@
-"""`harness ui` serves the harness's own store on 127.0.0.1, opens experiments on their runs, and
-takes its server down with it."""
+"""`harness ui` serves the harness's own store on 127.0.0.1, opens on the latest sweep's runs (checked in
+a real browser), and takes its server down with it."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ def free_port() -> int:
 
 def start_ui(tmp_path, tracking_uri):
     """`harness ui` in a subprocess (in the test's own process group, as from a shell script),
-    waited on until the UI answers; returns (process, port, server pid, experiments answer)."""
+    waited on until the UI answers; returns (process, port, server pid, the line it printed first)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "ui", "--port", str(port), "--tracking-uri",
@@ -47,7 +48,7 @@ def start_ui(tmp_path, tracking_uri):
         except OSError:
             time.sleep(0.5)
     assert body is not None, "UI did not answer within 90 s"
-    return proc, port, server, body
+    return proc, port, server, first
 
 
 def group_alive(pgid: int) -> bool:
@@ -58,15 +59,52 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def test_ui_serves_the_store_and_opens_experiments_on_their_runs(tmp_path, tracking_uri):
-    from harness.tracking.client import Tracker
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SWEEP = """
+name: ui-check
+dataset: {source: folder, path: PHOTOS}
+models:
+  - name: grayscale
+  - name: fake-tint
+    strength: [0.1, 0.4]
+metrics: [psnr, ssim]
+grids: {count: 0}
+report: {images: 0}
+"""
 
-    Tracker("ui-check", tracking_uri)  # creates the store and one experiment
-    proc, _, server, body = start_ui(tmp_path, tracking_uri)
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (Debian: `apt-get install chromium`; .ci/run "
+                                              "installs it)")
+def test_ui_opens_in_a_browser_on_the_latest_sweeps_runs_with_their_metrics(tmp_path, tracking_uri, photo_dir):
+    """Not the tag but the page: MLflow 3.17's UI, opened at the address `harness ui` prints, shows the
+    runs table of the latest sweep's points with their main metrics as columns, not the GenAI overview."""
+    from playwright.sync_api import sync_playwright
+
+    import tests.fake_models  # noqa: F401 - registers fake-tint
+    from harness.cli.main import main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SWEEP.replace("PHOTOS", str(photo_dir)))
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
+    proc, port, server, first = start_ui(tmp_path, tracking_uri)
     try:
-        exp = next(e for e in body["experiments"] if e["name"] == "ui-check")
-        tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
-        assert tags["mlflow.experimentKind"] == "custom_model_development"  # the runs table, not GenAI overview
+        url = re.search(r"at (http://\S+)", first).group(1)
+        assert "workflowType=machine_learning" in url and "viewStateShareKey=" in url
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1500, "height": 900})
+            page.goto(url)
+            page.wait_for_selector("text=fake-tint[strength=0.4]", timeout=60_000)
+            page.wait_for_selector("text=psnr_mean", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "ui.png"))
+            text = page.inner_text("body")
+            browser.close()
+        for label in ("grayscale", "fake-tint[strength=0.1]", "fake-tint[strength=0.4]"):
+            assert label in text  # the sweep's points, not only its parent
+        assert "ssim_mean" in text and "Token Usage" not in text and "Detect Issues" not in text
+        assert (tmp_path / "ui.png").stat().st_size > 10_000
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.wait(timeout=60)
