@@ -44,6 +44,8 @@ class ReportPoint:
     params: dict[str, Any]
     rows: pd.DataFrame
     thumbs: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    clips: pd.DataFrame | None = None  # a video run's per_clip.csv (temporal scores per clip)
+    previews: dict[str, bytes] = field(default_factory=dict)  # name -> side-by-side MP4 the run logged
 
 
 @dataclass
@@ -154,6 +156,30 @@ def summary_html(report: ReportInput) -> str:
     return "\n".join(parts)
 
 
+#: the per-clip columns the clips section shows, each beside its ground-truth level
+CLIP_COLUMNS = ("cdc", "warp_error", "flicker", "psnr")
+
+
+def clips_html(report: ReportInput) -> str:
+    """A video sweep's clips: per clip, each point's temporal scores (and the truth's level), then the
+    side-by-side previews (gray | output | truth) the points logged, playable in the page."""
+    points = [p for p in report.points if p.clips is not None and not p.clips.empty]
+    if not points:
+        return ""
+    frames = []
+    for point in points:
+        table = point.clips.set_index(point.clips.columns[0])
+        keep = [c for name in CLIP_COLUMNS for c in (name, f"{name}_gt") if c in table.columns]
+        frames.append(table[keep].add_prefix(f"{point.label}: "))
+    joined = pd.concat(frames, axis=1).reset_index()
+    parts = ["<h2>Clips</h2>", _table_html(joined, "ranking clips")]
+    for point in points:
+        for name, data in sorted(point.previews.items()):
+            parts.append(f'<figure><video controls muted loop preload="metadata" src="{_data_uri(data, "video/mp4")}">'
+                         f"</video><figcaption>{html.escape(point.label)}: {html.escape(name)}</figcaption></figure>")
+    return "\n".join(parts)
+
+
 def _page_file(name: str) -> str:
     return resources.files("harness.report").joinpath("page", name).read_text(encoding="utf-8")
 
@@ -164,12 +190,13 @@ def render_report(report: ReportInput) -> str:
     title = f"{report.experiment}: sweep comparison"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; media-src data:; '
         'style-src \'unsafe-inline\'; script-src \'unsafe-inline\'">'
         f"<title>{html.escape(title)}</title><style>{_page_file('report.css')}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(report.sweep)}</p>"
         f"<p class=\"rule\">{html.escape(report.rule)}</p></header>"
         f"<section id=\"summary\">{summary_html(report)}</section>"
+        f"<section id=\"clips\">{clips_html(report)}</section>"
         '<section id="gallery"><h2>Gallery</h2><div id="controls"></div><table id="grid"></table></section>'
         '<div id="viewer" hidden></div>'
         f'<script type="application/json" id="report-data">{data}</script>'

@@ -213,6 +213,10 @@ class Tracker:
         data = self.read_bytes(run_id, name)
         return None if data is None else json.loads(data)
 
+    def list_files(self, run_id: str, folder: str) -> list[str]:
+        """Artifact paths directly inside `folder` of a run ([] when it has none)."""
+        return [f.path for f in self.client.list_artifacts(run_id, folder) if not f.is_dir]
+
     def read_bytes(self, run_id: str, name: str) -> bytes | None:
         """An artifact of a run ('a.json' or 'report/b.zip') as bytes, or None when it has none."""
         folder = str(Path(name).parent)

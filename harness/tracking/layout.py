@@ -40,6 +40,7 @@ OUTCOMES = "outcomes.json"  # sweep: each point's status, run id and message
 SWEEP_FILE = "sweep.json"  # sweep: the resolved spec and its points
 RUN_KEY_FILE = "run_key.json"  # point: the identity its run key hashes
 PER_IMAGE_CSV = "per_image.csv"
+PER_CLIP_CSV = "per_clip.csv"  # point of a video run: temporal scores per clip
 PER_IMAGE_TABLE = "per_image.json"  # the same rows as an MLflow table
 GRID = "grids/samples.png"
 THUMBS = "report/thumbs.zip"  # point: JPEG thumbnails of the report's images, <kind>/<image id>.jpg

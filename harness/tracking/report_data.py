@@ -30,9 +30,13 @@ def _point(tracker: Tracker, run: pd.Series) -> ReportPoint:
     rows = pd.read_csv(io.BytesIO(table), dtype={"image_id": str}) if table else pd.DataFrame(columns=["image_id"])
     packed = tracker.read_bytes(run["run_id"], layout.THUMBS)
     params = {k[len("param."):]: v for k, v in run.items() if str(k).startswith("param.") and pd.notna(v)}
+    clips = tracker.read_bytes(run["run_id"], layout.PER_CLIP_CSV)
+    previews = {Path(name).name: tracker.read_bytes(run["run_id"], name) or b""
+                for name in tracker.list_files(run["run_id"], "videos") if name.endswith(".mp4")}
     return ReportPoint(label=str(run["label"]), model=str(run["model"]),
                        split=None if pd.isna(run.get("split")) else str(run["split"]), run_id=str(run["run_id"]),
-                       params=params, rows=rows, thumbs=unpack(packed) if packed else {})
+                       params=params, rows=rows, thumbs=unpack(packed) if packed else {},
+                       clips=pd.read_csv(io.BytesIO(clips)) if clips else None, previews=previews)
 
 
 def _rule(points: list[ReportPoint]) -> str:

@@ -180,3 +180,40 @@ def test_harness_report_writes_the_same_page(sweep, tmp_path, capsys):
     assert main(["report", "--tracking-uri", uri, "--out", str(out)]) == 0
     assert "report of experiment 'report-test'" in capsys.readouterr().out
     assert out.read_text() == report.read_text()
+
+
+def test_a_video_sweeps_report_has_its_clips_scores_and_previews(tmp_path, tracking_uri):
+    """Per clip, each point's temporal scores beside the truth's level, and the side-by-side previews
+    the points logged, inside the page (no file beside it)."""
+    import re
+
+    from harness.tracking.client import Tracker
+    from harness.tracking.report_data import build_input
+    from tests.conftest import pan_frames, write_clip
+
+    clips = tmp_path / "clips"
+    write_clip(clips / "pan.mp4", pan_frames(8))
+    write_clip(clips / "still.mp4", pan_frames(8, step=0))
+    spec = tmp_path / "video.yaml"
+    spec.write_text(f"""
+name: report-video
+dataset: {{source: video, path: {clips}, preview_frames: 4}}
+models:
+  - name: grayscale
+  - name: fake-tint
+    strength: 0.3
+metrics: [psnr]
+grids: {{count: 2}}
+""")
+    assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0
+    report = build_input(Tracker("report-video", tracking_uri, create=False))
+    tint = next(p for p in report.points if p.model == "fake-tint")
+    assert set(tint.clips["clip"]) == {"pan.mp4", "still.mp4"} and tint.previews
+    out = tmp_path / "report.html"
+    assert main(["report", "--tracking-uri", tracking_uri, "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "<h2>Clips</h2>" in page and "fake-tint[strength=0.3]: flicker_gt" in page
+    flicker = tint.clips.set_index("clip").loc["pan.mp4", "flicker"]
+    assert f"{flicker:.4g}" in page
+    videos = re.findall(r'<video [^>]*src="data:video/mp4;base64,', page)
+    assert len(videos) == sum(len(p.previews) for p in report.points) >= 2
