@@ -103,7 +103,9 @@ def bench(model: str = "deoldify-artistic", params: dict | None = None, batch_si
         import torch
 
         described = ", ".join(f"{k} {v}" for k, v in engine.params.model_dump(mode="json").items() if k != "weights")
-        out.say(f"model {model} ({described}), batch {batch_size}, {images} images, device {device}, "
+        batch = f"batch {min(batch_size, len(grays))}" + (f" (--batch-size {batch_size} is more than the images)"
+                                                           if batch_size > len(grays) else "")
+        out.say(f"model {model} ({described}), {batch}, {len(grays)} images, device {device}, "
                 f"torch threads {torch.get_num_threads()}")
         _checked(engine, grays[:batch_size], model, "warm-up")  # (and first-call allocations)
         flops = flops_per_image(engine, grays[0])
