@@ -23,7 +23,7 @@ def test_shipped_video_spec_offline_runs_the_baseline_and_fails_deoldify_fast(tm
                                                                                 monkeypatch):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # no cached weights, whatever this machine has
     spec = yaml.safe_load((ROOT / "experiments" / "video.yaml").read_text())
-    assert spec["dataset"]["path"] == "../shared/data/video-sample/" and spec["models"][1]["render_factor"] == 21
+    assert spec["dataset"]["path"][0] == "../shared/data/video-sample/" and spec["models"][1]["render_factor"] == 21
     spec["dataset"].update(path=str(VIDEO_SAMPLE), max_frames=10, preview_frames=4)  # the same, shorter
     path = tmp_path / "video.yaml"
     path.write_text(yaml.safe_dump(spec))
