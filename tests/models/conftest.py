@@ -91,3 +91,15 @@ def tiny_checkpoint(tmp_path_factory):
 
     cls = get_model_class("ddcolor")
     return cls.write_random_weights(tmp_path_factory.mktemp("ddcolor") / "tiny.bin", cls.Params(size="tiny"), seed=1)
+
+
+@pytest.fixture
+def exact_fp32():
+    """TF32 off for the test (its 10 mantissa bits against the CPU's fp32 would measure the random weights;
+    torch's flag objects compute these attributes: set and restored by hand)."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -23,15 +23,6 @@ from tests.models.conftest import REPORT
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none is visible")]
 
 
-@pytest.fixture
-def exact_fp32():
-    """TF32 off for the test (torch's flag objects compute these attributes: set and restored by hand)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 def grays() -> list[np.ndarray]:
     import skimage.data
     from PIL import Image

@@ -37,12 +37,8 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE.startswith("cuda") and 
 
 
 @pytest.fixture(autouse=True)
-def exact_fp32():
-    """TF32 off (its 10 mantissa bits against the CPU's fp32 would measure the random weights)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+def _exact(exact_fp32):
+    """Every test here compares with TF32 off (tests/models/conftest.py)."""
 
 
 def grays() -> list[np.ndarray]:
