@@ -4,7 +4,6 @@ through `harness run`; its report is opened from the file with every request out
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +11,9 @@ import pytest
 
 import tests.fake_models  # noqa: F401 - registers the fake models the spec names
 from harness.cli.main import main
+from tests.browser import launch, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    CHROMIUM is None, reason="no system Chromium (Debian: `apt-get install chromium`; .ci/run installs it)")]
+pytestmark = [pytest.mark.slow, needs_chromium]
 SPEC = """
 name: report-test
 dataset: {source: folder, path: photos}
@@ -77,9 +75,7 @@ def page(sweep):
 
     report = sweep[0]
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = launch(pw)
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         outside: list[str] = []
         tab.on("request", lambda r: None if r.url.startswith(("data:", report.as_uri())) else outside.append(r.url))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.browser import launch, needs_chromium
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,6 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SWEEP = """
 name: ui-check
 dataset: {source: folder, path: PHOTOS}
@@ -73,8 +73,7 @@ report: {images: 0}
 """
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (Debian: `apt-get install chromium`; .ci/run "
-                                              "installs it)")
+@needs_chromium
 def test_ui_opens_in_a_browser_on_the_latest_sweeps_runs_with_their_metrics(tmp_path, tracking_uri, photo_dir):
     """Not the tag but the page: MLflow 3.17's UI, opened at the address `harness ui` prints, shows the
     runs table of the latest sweep's points with their main metrics as columns, not the GenAI overview."""
@@ -91,9 +90,7 @@ def test_ui_opens_in_a_browser_on_the_latest_sweeps_runs_with_their_metrics(tmp_
         url = re.search(r"at (http://\S+)", first).group(1)
         assert "workflowType=machine_learning" in url and "viewStateShareKey=" in url
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = launch(pw)
             page = browser.new_page(viewport={"width": 1500, "height": 900})
             page.goto(url)
             page.wait_for_selector("text=fake-tint[strength=0.4]", timeout=60_000)
