@@ -50,7 +50,7 @@ def test_validation_names_the_key(write_spec, line, expected):
 
 @pytest.mark.slow
 def test_run_logs_degradation_and_psnr_falls_with_noise(write_spec, tracking_uri, capsys):
-    text = BASE + "metrics: [psnr]\ngrids: {count: 0}\ndevice: cpu\n" \
+    text = BASE + "metrics: [psnr, ssim]\ngrids: {count: 0}\ndevice: cpu\n" \
                   "degradations: [none, {name: gaussian_noise, severity: [1, 2, 3, 4, 5]}]\n"
     spec = write_spec(text)
     assert main(["run", str(spec), "--dry-run", "--tracking-uri", tracking_uri]) == 0
@@ -69,3 +69,36 @@ def test_run_logs_degradation_and_psnr_falls_with_noise(write_spec, tracking_uri
     capsys.readouterr()
     assert main(["run", str(spec), "--tracking-uri", tracking_uri, "--no-progress"]) == 0  # deterministic: reused
     assert "0 done, 6 reused" in capsys.readouterr().out
+
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("harness.kind") == "sweep")
+    assert parent.data.metrics["mce.grayscale"] == pytest.approx(100.0)  # the baseline against itself
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "robustness")}
+    assert {"robustness/mce.csv", "robustness/curves.csv", "robustness/psnr_mean_gaussian_noise.png"} <= artifacts
+    assert main(["compare", "--robustness", "--tracking-uri", tracking_uri]) == 0
+    out = capsys.readouterr().out
+    assert "mCE (ssim)" in out and "gaussian_noise" in out and "drop %" in out
+
+
+def test_robustness_summary_and_mce_by_hand():
+    import pandas as pd
+
+    from harness.report.robustness import curves, mce, setting_of
+
+    assert setting_of("m[rf=35,degradation=jpeg/2]") == "m[rf=35]" and setting_of("m[degradation=jpeg/2]") == "m"
+    rows = []
+    for model, label, clean, noisy in (("grayscale", "grayscale", 0.9, (0.8, 0.6)), ("m", "m[x=1]", 0.95, (0.9, 0.8))):
+        rows.append({"label": label, "model": model, "split": None, "ssim_mean": clean,
+                     "param.degradation": "none", "param.degradation_severity": "0", "run_id": label})
+        for severity, value in zip((1, 3), noisy):
+            rows.append({"label": label.rstrip("]") + f",degradation=jpeg/{severity}]" if "[" in label
+                         else f"{label}[degradation=jpeg/{severity}]", "model": model, "split": None,
+                         "ssim_mean": value, "param.degradation": "jpeg", "param.degradation_severity": str(severity),
+                         "run_id": f"{label}{severity}"})
+    runs = pd.DataFrame(rows)
+    table = mce(runs).set_index("setting")
+    assert table.loc["grayscale", "mce"] == pytest.approx(100.0)
+    assert table.loc["m[x=1]", "mce"] == pytest.approx(100 * (10 + 20) / (20 + 40))  # errors 100 - 100 x SSIM
+    assert table.loc["m[x=1]", "relative_mce"] == pytest.approx(100 * (5 + 15) / (10 + 30))
+    curve = curves(runs, ["ssim_mean"]).set_index(["setting", "severity"])
+    assert curve.loc[("m[x=1]", 3), "drop"] == pytest.approx(-0.15)
+    assert curve.loc[("m[x=1]", 3), "drop_rel"] == pytest.approx(-0.15 / 0.95)
