@@ -28,11 +28,16 @@ class SamplesData(_Sampling):
 
 
 class FolderData(_Sampling):
-    """A directory of colour photos; relative paths are taken from the working directory."""
+    """A directory of colour photos; relative paths are taken from the working directory.
+
+    `ground_truth: none`: the files are scans with no colour original (gray or toned); the models get
+    their luma and only reference-free metrics may be asked for."""
 
     source: Literal["folder"]
     path: Path
     recursive: bool = True
+    ground_truth: Literal["color", "none"] = Field(
+        "color", description="`color`: the files are the colour truth; `none`: scans without one (reference-free).")
 
 
 class CocoSplit(Strict):

@@ -105,7 +105,7 @@ def load(sample: Sample, reporter: Reporter, device: str = "cpu", degradation: t
         return _row(sample, reporter, width=w, height=h, status="failed:too_small",
                     error=f"image is {w}x{h} px; scoring needs at least {MIN_SIDE} px on each side "
                           f"(SSIM's {MIN_SIDE}x{MIN_SIDE} window)", seconds=time.perf_counter() - start)
-    if is_grayscale(gt, device):
+    if sample.reference and is_grayscale(gt, device):  # a scan without a colour original is gray by design
         return _row(sample, reporter, width=w, height=h, status="excluded:grayscale", error="",
                     seconds=time.perf_counter() - start)
     gray = to_gray(gt)

@@ -26,6 +26,10 @@ from harness.metrics import MetricChoice, get_metric, metric_names
 from harness.metrics.temporal import SCORES as TEMPORAL
 from harness.models.registry import get_model_class, model_names
 
+#: the metrics a photo without ground truth can have (`dataset: {source: folder, ground_truth: none}`): the
+#: output's colourfulness (its `_gt` column, of the gray input, is 0)
+REFERENCE_FREE = ("colorfulness", "colorfulness_hs")
+
 
 @dataclass(frozen=True, eq=False)
 class SweepPoint:
@@ -180,6 +184,7 @@ def expand(spec: Spec, doc: YamlDoc) -> list[SweepPoint]:
 def _check_metrics(doc: YamlDoc, spec: Spec) -> list[MetricChoice]:
     """Each metric entry as a validated choice; unknown names and bad options name their line."""
     known = metric_names()
+    not_reference = getattr(spec.dataset, "ground_truth", "color") == "none"
     chosen = []
     for i, entry in enumerate(spec.metrics):
         name, options = (entry, {}) if isinstance(entry, str) else (entry.name, entry.options)
@@ -193,6 +198,10 @@ def _check_metrics(doc: YamlDoc, spec: Spec) -> list[MetricChoice]:
         if name not in known:
             raise spec_error(doc, loc, f"unknown metric '{name}'.{did_you_mean(name, known)}",
                              hint=f"Known metrics: {', '.join(known)}.")
+        if not_reference and name not in REFERENCE_FREE:
+            raise spec_error(doc, loc, f"'{name}' compares with a ground truth, and dataset.ground_truth is none.",
+                             hint=f"Ask only for reference-free metrics ({', '.join(REFERENCE_FREE)}), e.g. "
+                                  "`metrics: [colorfulness]`.")
         try:
             params = validate_params(get_metric(name).Params, options, owner=f"metric '{name}'", what="option")
         except ParamError as exc:

@@ -22,7 +22,7 @@ from harness import __version__
 from harness.console import say
 from harness.pipeline.thumbs import pack as pack_thumbs
 from harness.report.figures import comparison_plot, distribution_plot, sample_grid
-from harness.report.robustness import curves, has_degradations, mce, mce_metrics, robustness_plot
+from harness.report.robustness import CURVE_METRICS, curves, has_degradations, mce, mce_metrics, robustness_plot
 from harness.tracking import layout
 from harness.tracking.client import MAX_TAG, Tracker
 from harness.tracking.provenance import git_commit, owner
@@ -87,7 +87,8 @@ def log_robustness(tracker: Tracker, parent_id: str, runs: pd.DataFrame, metric:
     tracker.log_metrics(parent_id, mce_metrics(aggregate))
     tracker.log_csv(parent_id, aggregate, "robustness/mce.csv")
     tracker.log_csv(parent_id, curve, "robustness/curves.csv")
-    for degradation in sorted(set(curve["degradation"]) - {"none"}):
+    metric = metric if metric in runs else next((m for m in CURVE_METRICS if m in runs), "")  # scans: colourfulness
+    for degradation in sorted(set(curve["degradation"]) - {"none"}) if metric else []:
         import matplotlib.pyplot as plt
 
         fig = robustness_plot(curve, metric, degradation)

@@ -102,3 +102,40 @@ def test_robustness_summary_and_mce_by_hand():
     curve = curves(runs, ["ssim_mean"]).set_index(["setting", "severity"])
     assert curve.loc[("m[x=1]", 3), "drop"] == pytest.approx(-0.15)
     assert curve.loc[("m[x=1]", 3), "drop_rel"] == pytest.approx(-0.15 / 0.95)
+
+
+def test_scans_without_ground_truth_run_reference_free(write_spec, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from harness.sweep.evaluate import evaluate  # noqa: F401 - the same path as run
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # gray and sepia-toned scans: no colour original
+        gray = rng.integers(0, 255, (40, 48), dtype=np.uint8)
+        toned = np.stack([gray, (gray * 0.85).astype(np.uint8), (gray * 0.6).astype(np.uint8)], axis=2)
+        Image.fromarray(gray if i else toned).save(scans / f"scan{i}.png")
+    head = f"name: scans\ndataset:\n  source: folder\n  path: {scans}\n  ground_truth: none\nmodels:\n  - name: grayscale\n"
+    with pytest.raises(HarnessError) as info:
+        load_spec(write_spec(head))  # the default metrics compare with a truth
+    assert "metrics" in str(info.value) and "ground_truth is none" in str(info.value)
+    with pytest.raises(HarnessError) as info:
+        load_spec(write_spec(head + "metrics: [colorfulness, psnr]\n"))
+    assert "metrics[1]" in str(info.value)
+    spec = write_spec(head + "metrics: [colorfulness]\ngrids: {count: 2}\ndevice: cpu\n"
+                             "degradations: [none, {name: scratches, severity: 3}]\n")
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["run", str(spec), "--tracking-uri", uri, "--no-progress"]) == 0
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("scans")
+    runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("harness.kind") == "point"]
+    assert len(runs) == 2
+    for run in runs:
+        assert run.data.metrics["n_scored"] == 3  # none excluded as grayscale: they are the inputs
+        assert run.data.metrics["colorfulness_mean"] == pytest.approx(0.0)  # the grayscale baseline adds no colour
+        assert "psnr_mean" not in run.data.metrics
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text("grayscale:\n  colorfulness_mean: {max: 1.0}\n")
+    assert main(["check", str(thresholds), "--tracking-uri", uri]) == 0
