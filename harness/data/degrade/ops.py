@@ -3,10 +3,12 @@
 Severity tables follow ImageNet-C (Hendrycks & Dietterich 2019, the `imagecorruptions`
 reference code) where it has the corruption, and Wan et al. 2020 ("Bringing Old Photos Back to
 Life", section 3.3) for the old-photo ranges; docs/spec.md lists every number with its source.
-Written with numpy, scipy and PIL rather than taken from `imagecorruptions` or `albumentations`:
-both pull in OpenCV (and `imagecorruptions` Wand/ImageMagick for motion blur, unmaintained since
-2020), work on RGB float images and draw from the global numpy state, while the harness needs
-a gray uint8 input, one seeded `Generator` per image and no new native dependency.
+Written with numpy, scipy and PIL rather than taken from a library: `imagecorruptions` 1.1.2 (its
+last release, 2020) requires opencv-python and draws from numpy's global random state, so its
+output depends on the thread order; `albumentations` 2.0 requires opencv-python-headless and
+albucore, for a pipeline of RGB augmentations. The harness needs a gray uint8 input, one seeded
+`Generator` per image (identical bytes whatever the decoding thread) and no new native
+dependency; the ImageNet-C tables are a few numbers, kept here with their source.
 """
 
 from __future__ import annotations
