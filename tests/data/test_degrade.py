@@ -74,3 +74,17 @@ def test_damage_grows_with_severity(name):
     gray = np.asarray(_gray(), dtype=np.uint8)
     errors = [np.abs(degrade(gray, "a", name, s).astype(int) - gray).mean() for s in SEVERITIES]
     assert all(a < b for a, b in zip(errors, errors[1:])), errors
+
+
+def test_load_degrades_the_gray_input_only():
+    from harness.data.base import Reporter, Sample
+    from harness.gray import to_gray
+    from harness.pipeline.process import load
+
+    y, x = np.mgrid[0:40, 0:48]
+    rgb = np.stack([x * 5, y * 6, (x + y) * 3], axis=2).astype(np.uint8)
+    sample = Sample(id="s1", loader=lambda: rgb.copy())
+    item = load(sample, Reporter(), "cpu", ("gaussian_noise", 4), 7)
+    assert np.array_equal(item.gt, rgb)  # the ground truth stays the clean colour photo
+    assert np.array_equal(item.gray, degrade(to_gray(rgb), "s1", "gaussian_noise", 4, 7))
+    assert np.array_equal(load(sample, Reporter(), "cpu").gray, to_gray(rgb))
