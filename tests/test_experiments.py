@@ -35,6 +35,15 @@ def test_paper_spec_asks_for_the_papers_metrics_at_256():
     assert [p.model for p in loaded.points] == ["grayscale", "deoldify-artistic"]
 
 
+def test_old_photos_sweeps_degradations_on_the_bundled_samples():
+    loaded = load_spec(ROOT / "experiments" / "old_photos.yaml")
+    assert loaded.spec.dataset.source == "samples"
+    assert list(dict.fromkeys(p.model for p in loaded.points)) == ["grayscale", "deoldify-artistic"]
+    assert {p.degradation for p in loaded.points} == {None, "gaussian_noise", "jpeg", "gaussian_blur", "fade",
+                                                      "old_photo"}
+    assert "grayscale[degradation=gaussian_noise/5]" in [p.label for p in loaded.points]
+
+
 def _tiny_coco(images: Path, annotations: Path) -> None:
     """A COCO folder of 3 listed images with the categories peers.yaml's splits name (files need not exist:
     choosing the dataset reads only the annotations)."""

@@ -112,18 +112,27 @@ def data() -> None:
 @click.option("--annotations", type=click.Path(path_type=Path), help="COCO instances JSON for --images.")
 @click.option("--split", default=None, help="Split name recorded in the manifest (with --images).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--degradation", default=None, help="Degrade the gray inputs (a name of docs/spec.md's catalogue); "
+              "they go to gray_NAME_S/.")
+@click.option("--severity", type=click.IntRange(1, 5), default=None, help="Severity 1..5 of --degradation.")
+@click.option("--seed", type=int, default=None, help="Degradation seed (default: the spec's dataset seed, else 0).")
 @click.option("--progress/--no-progress", default=True)
-def data_prepare(spec_path, images, annotations, split, out, progress) -> None:
-    """Write color/ (originals), gray/ (luma PNGs) and manifest.csv under --out; re-runs skip finished files."""
+def data_prepare(spec_path, images, annotations, split, out, degradation, severity, seed, progress) -> None:
+    """Write color/ (originals), gray/ (luma PNGs) and manifest.csv under --out; re-runs skip finished files.
+    With --degradation and --severity, the degraded gray inputs a run gives the model, for inspection."""
     from harness.data import build_dataset
     from harness.data.prepare import prepare
 
     if (spec_path is None) == (images is None):
         raise HarnessError("Give either --spec SPEC or --images DIR.", hint="See `harness data prepare --help`.")
+    if (degradation is None) != (severity is None) or degradation == "none":
+        raise HarnessError("Give --degradation NAME and --severity S (1..5) together.",
+                           hint="The clean gray inputs are written without either.")
     if spec_path is not None:
         from harness.sweep.points import load_spec
 
         spec = load_spec(spec_path).spec
+        seed = getattr(spec.dataset, "seed", 0) if seed is None else seed
         splits = list(spec.dataset.splits) if spec.dataset.source == "coco" else [None]
         datasets = [build_dataset(spec.dataset, s) for s in splits]
     elif annotations is not None:
@@ -138,7 +147,8 @@ def data_prepare(spec_path, images, annotations, split, out, progress) -> None:
         ds = build_dataset(FolderData(source="folder", path=images))
         ds.split = split
         datasets = [ds]
-    counts = prepare(datasets, out, progress=progress)
+    degraded = None if degradation is None else (degradation, severity)
+    counts = prepare(datasets, out, progress=progress, degradation=degraded, seed=seed or 0)
     renamed = (f", {counts['renamed']} gray file(s) named with their source's extension (img.jpg.png) because "
                f"another image has the same name" if counts.get("renamed") else "")
     click.echo(f"{out}: {counts['written']} written, {counts['skipped']} already done, {counts['failed']} failed"

@@ -123,13 +123,20 @@ def validate(spec: Path) -> None:
               show_default=True, help="A ranking (table, csv, markdown), or every point in a paper's columns "
                                       "(paper: markdown, latex).")
 @click.option("--all", "all_parents", is_flag=True, help="Rank the runs of every sweep, not just the latest.")
+@click.option("--robustness", is_flag=True, help="A degradation sweep's summary: each setting's mCE against the "
+                                                 "grayscale baseline, then --metric against severity.")
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
-def compare(experiment: str | None, metric: str, fmt: str, all_parents: bool, tracking_uri: str | None) -> None:
+def compare(experiment: str | None, metric: str, fmt: str, all_parents: bool, robustness: bool,
+            tracking_uri: str | None) -> None:
     """Rank sweep points by a metric, with 95% CIs and the difference to the grayscale baseline."""
     from harness.report.compare import fid_caveat, format_failed, format_ranking, rank
 
     sweep = _load_sweep(experiment, tracking_uri, all_parents)
-    if fmt in ("paper", "latex"):
+    if robustness:
+        from harness.report.robustness import format_robustness
+
+        click.echo(format_robustness(sweep.runs, metric, "csv" if fmt == "csv" else "table"))
+    elif fmt in ("paper", "latex"):
         from harness.report.paper_table import paper_table
 
         if sweep.runs.empty:

@@ -28,11 +28,16 @@ class SamplesData(_Sampling):
 
 
 class FolderData(_Sampling):
-    """A directory of colour photos; relative paths are taken from the working directory."""
+    """A directory of colour photos; relative paths are taken from the working directory.
+
+    `ground_truth: none`: the files are scans with no colour original (gray or toned); the models get
+    their luma and only reference-free metrics may be asked for."""
 
     source: Literal["folder"]
     path: Path
     recursive: bool = True
+    ground_truth: Literal["color", "none"] = Field(
+        "color", description="`color`: the files are the colour truth; `none`: scans without one (reference-free).")
 
 
 class CocoSplit(Strict):
@@ -112,6 +117,19 @@ class ExecutorSpec(Strict):
     cpus_per_worker: float = Field(1, gt=0, description="CPUs per Ray worker (its torch threads on the CPU).")
 
 
+class DegradationEntry(Strict):
+    """A degradation of the model's gray input and its severities (each a sweep point); a bare name
+    in `degradations` takes all five. The catalogue is `harness.data.degrade` (docs/spec.md)."""
+
+    name: str
+    severity: int | list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5],
+                                      description="Severities 1..5 (a list is a sweep axis).")
+
+    @property
+    def severities(self) -> list[int]:
+        return self.severity if isinstance(self.severity, list) else [self.severity]
+
+
 class ModelEntry(BaseModel):
     """`name` plus the model's own parameters; a list value is a sweep axis."""
 
@@ -152,6 +170,10 @@ class Spec(Strict):
     shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="Images per shard: the unit of work that is "
                                                                   "journaled, resumed and handed to a worker.")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    degradations: list[str | DegradationEntry] = Field(
+        default_factory=lambda: ["none"], min_length=1,
+        description="Damage done to the model's gray input, a sweep axis: `none` (the clean input) and "
+                    "{name, severity} entries; the ground truth stays clean.")
 
     @field_validator("metrics")
     @classmethod

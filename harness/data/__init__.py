@@ -17,7 +17,8 @@ def build_dataset(spec_dataset, split: str | None = None) -> Dataset:
         return samples.build(limit=spec_dataset.limit, seed=spec_dataset.seed)
     if source == "folder":
         return folder.build(spec_dataset.path, recursive=spec_dataset.recursive,
-                            limit=spec_dataset.limit, seed=spec_dataset.seed)
+                            limit=spec_dataset.limit, seed=spec_dataset.seed,
+                            reference=spec_dataset.ground_truth != "none")
     if source == "coco":
         return coco.build(spec_dataset, split)
     if source == "video":

@@ -38,6 +38,7 @@ class Sample:
     path: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     group: str | None = None
+    reference: bool = True  # False: a scan with no colour original; it loads as its gray input in RGB
 
     def load(self) -> np.ndarray:
         """H x W x 3 uint8 RGB, or `ImageError` with the reason."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from harness.data.base import Dataset, Sample, file_identity, select
 from harness.data.images import decode_rgb
 from harness.errors import HarnessError
+from harness.gray import to_gray
 
 _SKIP = {"thumbs.db", "desktop.ini"}
 
@@ -31,7 +34,15 @@ def _candidates(root: Path, recursive: bool) -> list[Path]:
     return files
 
 
-def build(path: Path, *, recursive: bool = True, limit: int | None = None, seed: int = 0) -> Dataset:
+def _as_gray_rgb(path: Path) -> np.ndarray:
+    """A scan without a colour original: its luma (what the model gets) as RGB, the stand-in truth that
+    reference-free scores ignore (its colourfulness is 0)."""
+    return np.repeat(to_gray(decode_rgb(path))[..., None], 3, axis=2)
+
+
+def build(path: Path, *, recursive: bool = True, limit: int | None = None, seed: int = 0,
+          reference: bool = True) -> Dataset:
+    """The folder's files as samples; `reference=False`: scans without ground truth (`ground_truth: none`)."""
     root = Path(path).expanduser()
     if not root.exists():
         raise HarnessError(f"Dataset folder '{root}' does not exist.",
@@ -43,7 +54,11 @@ def build(path: Path, *, recursive: bool = True, limit: int | None = None, seed:
         raise HarnessError(f"Dataset folder '{root}' contains no files.",
                            hint="Put colour photos (JPEG, PNG, ...) in it or fix dataset.path.")
     ids = select(list(files), limit, seed)
-    samples = [Sample(id=i, loader=(lambda p=files[i]: decode_rgb(p)), path=str(files[i])) for i in ids]
+    load = decode_rgb if reference else _as_gray_rgb
+    samples = [Sample(id=i, loader=(lambda p=files[i]: load(p)), path=str(files[i]), reference=reference) for i in ids]
     info = {"source": "folder", "path": str(root.resolve()), "limit": limit, "seed": seed, "size": len(samples)}
-    return Dataset(name=root.resolve().name, source="folder", samples=samples, info=info,
-                   fingerprint_items=[file_identity(files[i], root) for i in ids])
+    items = [file_identity(files[i], root) for i in ids]
+    if not reference:  # other numbers from the same files: another identity (a colour folder's is unchanged)
+        info["ground_truth"] = "none"
+        items = [{"ground_truth": "none"}, *items]
+    return Dataset(name=root.resolve().name, source="folder", samples=samples, info=info, fingerprint_items=items)

@@ -8,6 +8,10 @@ and a re-run skips what is done. Writes go to a fresh temporary file and are ren
 a symlink planted under `--out` is replaced, never written through. Images whose gray files would
 share a name (`img.jpg` and `img.png`) get distinct ones (`gray/img.jpg.png`), counted as
 `renamed`; an `--out` that is the images folder or inside it is refused.
+
+With a degradation (`--degradation NAME --severity S`) the gray inputs are the degraded ones a
+run gives the model (`harness.data.degrade`: the same image id and seed give the same bytes),
+written to `gray_NAME_S/` beside the clean `gray/`, and manifest.csv's gray_file names them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from harness.data.base import Dataset, Sample
+from harness.data.degrade import degrade, get_degradation
 from harness.data.images import is_grayscale
 from harness.errors import ImageError
 from harness.gray import to_gray
@@ -54,9 +59,15 @@ def _relative_name(sample: Sample, dataset: Dataset) -> str:
     return f"{sample.id}.png"
 
 
-def _prepare_one(sample: Sample, dataset: Dataset, out: Path, names: tuple[str, str]) -> dict:
+def gray_folder(degradation: tuple[str, int] | None) -> str:
+    """Where the gray inputs go: `gray`, or `gray_NAME_S` for a degradation at severity S."""
+    return "gray" if degradation is None else f"gray_{degradation[0]}_{degradation[1]}"
+
+
+def _prepare_one(sample: Sample, dataset: Dataset, out: Path, names: tuple[str, str],
+                 degradation: tuple[str, int] | None = None, seed: int = 0) -> dict:
     name, gray_name = names  # color/ and gray/ names, distinct across the datasets prepared together
-    row = {"id": sample.id, "file": f"color/{name}", "gray_file": f"gray/{gray_name}"}
+    row = {"id": sample.id, "file": f"color/{name}", "gray_file": f"{gray_folder(degradation)}/{gray_name}"}
     try:
         rgb = sample.load()
     except ImageError as exc:
@@ -65,7 +76,10 @@ def _prepare_one(sample: Sample, dataset: Dataset, out: Path, names: tuple[str, 
         data = Path(sample.path).read_bytes()
     else:
         data = _png(rgb)
-    _atomic_write(out, f"gray/{gray_name}", _png(to_gray(rgb)))
+    gray = to_gray(rgb)
+    if degradation is not None:
+        gray = degrade(gray, sample.id, degradation[0], degradation[1], seed)
+    _atomic_write(out, row["gray_file"], _png(gray))
     _atomic_write(out, f"color/{name}", data)  # written last: its presence marks the image done
     return {**row, "width": rgb.shape[1], "height": rgb.shape[0], "size": len(data),
             "is_grayscale": bool(is_grayscale(rgb)), "sha256": hashlib.sha256(data).hexdigest(), "status": "ok"}
@@ -91,11 +105,15 @@ def _read_journal(out: Path) -> dict[str, dict]:
     return done
 
 
-def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True) -> dict[str, int]:
-    """Prepare every image of `datasets` under `out`; returns counts of written, skipped and failed."""
+def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True,
+            degradation: tuple[str, int] | None = None, seed: int = 0) -> dict[str, int]:
+    """Prepare every image of `datasets` under `out` (gray inputs degraded by `degradation`, (name, severity),
+    with `seed`, when given); returns counts of written, skipped and failed."""
     from tqdm.auto import tqdm
 
     datasets = list(datasets)
+    if degradation is not None:
+        get_degradation(degradation[0])  # an unknown name fails before anything is written
     refuse_output_in_inputs(out, [Path(d.info["path"]) for d in datasets if d.source in ("folder", "coco")])
     out.mkdir(parents=True, exist_ok=True)
     done = _read_journal(out)
@@ -122,10 +140,12 @@ def prepare(datasets: Iterable[Dataset], out: Path, *, progress: bool = True) ->
         for (sample, dataset), color, gray in tqdm(list(zip(order, colors, grays)), desc="prepare", unit="img",
                                                    disable=not progress):
             row = done.get(sample.id)
-            if row and row.get("status") == "ok" and (out / row["file"]).exists() and (out / row["gray_file"]).exists():
+            wanted = f"{gray_folder(degradation)}/{gray.as_posix()}"
+            if row and row.get("status") == "ok" and row.get("gray_file") == wanted and (out / row["file"]).exists() \
+                    and (out / wanted).exists():
                 counts["skipped"] += 1
             else:
-                row = _prepare_one(sample, dataset, out, (color.as_posix(), gray.as_posix()))
+                row = _prepare_one(sample, dataset, out, (color.as_posix(), gray.as_posix()), degradation, seed)
                 counts["written" if row["status"] == "ok" else "failed"] += 1
                 journal.write(json.dumps(row) + "\n")
                 journal.flush()

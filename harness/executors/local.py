@@ -41,7 +41,7 @@ class LocalExecutor:
             done(shard, process(shard.samples, self.work, self.model, self.scorer, bar))
 
     def render(self, samples: Sequence[Sample], ids: list[str]) -> list[Rendered]:
-        return render_samples(samples, ids, self.work.reporter, self.model)
+        return render_samples(samples, ids, self.work.reporter, self.model, self.work.degradation, self.work.seed)
 
     def colorize(self, grays: list) -> list:
         return colorize_safely(self.model, grays)

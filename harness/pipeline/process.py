@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.console import say
 from harness.data.base import Reporter, Sample
+from harness.data.degrade import degrade
 from harness.data.images import is_grayscale
 from harness.errors import HarnessError, ImageError
 from harness.gray import to_gray
@@ -87,9 +88,12 @@ def _row(sample: Sample, reporter: Reporter, **values: Any) -> dict[str, Any]:
     return {"image_id": sample.id, "path": sample.path, **reporter.describe(sample), **values}
 
 
-def load(sample: Sample, reporter: Reporter, device: str = "cpu") -> _Item | dict[str, Any]:
-    """Decode one sample and derive its gray input; a row dict when it cannot be scored. The grayscale
-    check runs on `device` (the model's)."""
+def load(sample: Sample, reporter: Reporter, device: str = "cpu", degradation: tuple[str, int] | None = None,
+         seed: int = 0) -> _Item | dict[str, Any]:
+    """Decode one sample and derive its gray input, degraded by `degradation` (name, severity) when given
+    (the ground truth stays clean); a row dict when it cannot be scored. The grayscale check runs on
+    `device` (the model's). It runs in the decoding threads: a degradation depends only on (image id,
+    degradation, severity, seed), so the thread order changes nothing."""
     start = time.perf_counter()
     try:
         gt = sample.load()
@@ -101,10 +105,13 @@ def load(sample: Sample, reporter: Reporter, device: str = "cpu") -> _Item | dic
         return _row(sample, reporter, width=w, height=h, status="failed:too_small",
                     error=f"image is {w}x{h} px; scoring needs at least {MIN_SIDE} px on each side "
                           f"(SSIM's {MIN_SIDE}x{MIN_SIDE} window)", seconds=time.perf_counter() - start)
-    if is_grayscale(gt, device):
+    if sample.reference and is_grayscale(gt, device):  # a scan without a colour original is gray by design
         return _row(sample, reporter, width=w, height=h, status="excluded:grayscale", error="",
                     seconds=time.perf_counter() - start)
-    return _Item(sample, gt, to_gray(gt), time.perf_counter() - start)
+    gray = to_gray(gt)
+    if degradation is not None:
+        gray = degrade(gray, sample.id, degradation[0], degradation[1], seed)
+    return _Item(sample, gt, gray, time.perf_counter() - start)
 
 
 def _thumbs(work: Work, items: list[_Item], outs: list) -> dict[str, dict[str, bytes]]:
@@ -196,13 +203,13 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
     with ThreadPoolExecutor(max(work.workers, 1), thread_name_prefix="decode") as loader, \
             ThreadPoolExecutor(1, thread_name_prefix="score") as scoring:
         try:
-            queued: deque = deque(loader.map(lambda s: load(s, reporter, device), chunk) for chunk in chunks[:prefetch])
+            queued: deque = deque(loader.map(lambda s: load(s, reporter, device, work.degradation, work.seed), chunk) for chunk in chunks[:prefetch])
             pending = None
             for index, chunk in enumerate(chunks):
                 t0 = time.perf_counter()
                 loaded = list(queued.popleft())
                 if index + prefetch < len(chunks):
-                    queued.append(loader.map(lambda s: load(s, reporter, device), chunks[index + prefetch]))
+                    queued.append(loader.map(lambda s: load(s, reporter, device, work.degradation, work.seed), chunks[index + prefetch]))
                 t1 = time.perf_counter()
                 items = [x for x in loaded if isinstance(x, _Item)]
                 result.rows.extend(x for x in loaded if not isinstance(x, _Item))
@@ -237,10 +244,13 @@ def process(samples: Sequence[Sample], work: Work, model: Colorizer, scorer: Pai
     return result
 
 
-def render_samples(samples: Sequence[Sample], ids: list[str], reporter: Reporter, model: Colorizer) -> list[Rendered]:
-    """The samples named by `ids` decoded and colorized again (the few a sample grid shows)."""
+def render_samples(samples: Sequence[Sample], ids: list[str], reporter: Reporter, model: Colorizer,
+                   degradation: tuple[str, int] | None = None, seed: int = 0) -> list[Rendered]:
+    """The samples named by `ids` decoded (degraded as the work's were) and colorized again (the few a
+    sample grid shows)."""
     index = {s.id: s for s in samples}
     device = str(getattr(model, "device", "cpu"))
-    items = [x for x in (load(index[i], reporter, device) for i in ids if i in index) if isinstance(x, _Item)]
+    items = [x for x in (load(index[i], reporter, device, degradation, seed) for i in ids if i in index)
+             if isinstance(x, _Item)]
     outs = colorize_safely(model, [it.gray for it in items]) if items else []
     return [(it.sample.id, it.gray, out, it.gt) for it, out in zip(items, outs)]

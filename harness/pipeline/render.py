@@ -58,10 +58,11 @@ def select_grid_ids(rows: pd.DataFrame, count: int, by: str = "psnr") -> list[tu
 
 def grid(table: pd.DataFrame, dataset: Dataset, count: int, model: Renders) -> list[GridSample]:
     """The sample grid's rows: the chosen images colorized again (only these few)."""
-    if count <= 0 or "psnr" not in table:
+    by = "psnr" if "psnr" in table else "colorfulness" if "colorfulness" in table else None
+    if count <= 0 or by is None:
         return []
     chosen = dataset.reporter.grid_ids(table, count)
-    chosen = select_grid_ids(table, count) if chosen is None else chosen
+    chosen = select_grid_ids(table, count, by) if chosen is None else chosen
     if not chosen:
         return []
     tags = dict(chosen)
@@ -71,7 +72,7 @@ def grid(table: pd.DataFrame, dataset: Dataset, count: int, model: Renders) -> l
         if isinstance(out, Exception):
             continue
         row = scores.loc[image_id]
-        rows.append(GridSample(image_id=image_id, gray=gray, output=out, truth=truth, psnr=float(row["psnr"]),
+        rows.append(GridSample(image_id=image_id, gray=gray, output=out, truth=truth, psnr=float(row.get("psnr", float("nan"))),
                                ssim=float(row.get("ssim", float("nan"))), tag=tags[image_id]))
     return rows
 

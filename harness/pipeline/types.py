@@ -32,6 +32,8 @@ class Work:
     reporter: Reporter
     prefetch: int = 2  # batches decoded ahead of the model
     keep: frozenset[str] = frozenset()  # images whose thumbnails are kept for the report (`pipeline.thumbs`)
+    degradation: tuple[str, int] | None = None  # (name, severity) done to the gray input (`harness.data.degrade`)
+    seed: int = 0  # the degradation's seed (with the image id, degradation and severity)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Works on the runs table that `tracking.Tracker.load_runs` builds (one row per sw
 run, one column per logged summary metric); nothing here talks to MLflow. Each metric's
 direction comes from `harness.metrics.higher_is_better`. Two neighbours in the ranking whose
 95% confidence intervals overlap are flagged: the order between them is not significant.
-`vs_baseline` is the difference to the `grayscale` run of the same split, the floor any
-colorizer has to beat.
+`vs_baseline` is the difference to the `grayscale` run of the same split (and the same degradation
+of the input), the floor any colorizer has to beat.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ def rank(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
         "run_id": runs["run_id"].astype(str),
     })
     split_key = table["split"].map(lambda s: "" if s is None else str(s))
+    for param, clean in (("param.degradation", "none"), ("param.degradation_severity", "0")):
+        if param in runs.columns:  # the baseline under the same damage of the input
+            split_key = split_key + "|" + runs[param].fillna(clean).astype(str)
     baseline = table[table["model"] == BASELINE].assign(_k=split_key).groupby("_k")["value"].first()
     table["vs_baseline"] = table["value"] - split_key.map(baseline).astype(float)
     table = table.sort_values(["value", "label"], ascending=[not direction, True], na_position="last")

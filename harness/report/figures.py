@@ -8,6 +8,7 @@ artists at once). The tracking module saves and logs them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,8 @@ def _thumb(arr: np.ndarray, height: int) -> Image.Image:
 
 def row_label(sample: GridSample) -> str:
     """The header text of a grid row: tag, id and scores."""
+    if math.isnan(sample.psnr):  # a scan without ground truth: ranked by colourfulness, no PSNR
+        return f"{sample.tag} · {sample.image_id}"
     return f"{sample.tag} · {sample.image_id} · PSNR {sample.psnr:.2f} dB · SSIM {sample.ssim:.3f}"
 
 

@@ -35,6 +35,7 @@ class Options:
     grid_count: int = 0
     seed: int = 0
     progress: bool = False
+    degradation: tuple[str, int] | None = None  # (name, severity) done to the gray input
 
 
 def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricChoice], **options) -> PointResult:
@@ -44,7 +45,8 @@ def evaluate(dataset: Dataset, model: Colorizer, metrics: Sequence[str | MetricC
     opts = Options(**options)
     device = str(getattr(model, "device", "cpu"))
     work = Work(model.name, model.params, choices(metrics), resolve_impl(opts.impl, device), opts.protocol,
-                opts.batch_size, decode_workers(opts.workers), dataset.reporter, opts.prefetch)
+                opts.batch_size, decode_workers(opts.workers), dataset.reporter, opts.prefetch,
+                degradation=opts.degradation, seed=opts.seed)
     executor = LocalExecutor(device, model=model)
     bar = tqdm(total=len(dataset), desc=opts.label or dataset.name, unit="img", disable=not opts.progress,
                leave=False)

@@ -55,7 +55,8 @@ def run_experiment(spec_path: str | Path, *, tracking_uri: str | None = None, fo
             tracker = Tracker(spec.name, tracking_uri)
             for run_id in close_dead_sweeps(tracker):
                 say(f"[cleanup] sweep run {run_id} was left RUNNING by a killed process; marked KILLED")
-            points_dump = [{"label": p.label, "model": p.model, "params": p.resolved, "split": p.split}
+            points_dump = [{"label": p.label, "model": p.model, "params": p.resolved, "split": p.split,
+                            "degradation": p.degradation, "severity": p.severity}
                            for p in loaded.points]
             parent = start_sweep(tracker, loaded.path, spec.model_dump(mode="json"), points_dump)
         sweep = SweepContext(loaded, runner, resolve_impl(spec.metrics_impl, runner.device), tracker, parent,
@@ -137,7 +138,8 @@ def _compute(sweep: SweepContext, points: list[SweepPoint], keys: dict[str, str]
     datasets = [sweep.datasets[p.split] for p in points]
     first = points[0]
     work = Work(first.model, first.params, metrics, sweep.impl, spec.protocol, spec.batch_size,
-                decode_workers(spec.workers), datasets[0].reporter, keep=sweep.report_ids)
+                decode_workers(spec.workers), datasets[0].reporter, keep=sweep.report_ids, degradation=first.degraded,
+                seed=sweep.seed)
     try:
         executor.start(work)
     except HarnessError as exc:  # e.g. a weights file that does not fit: these points fail, the others run
@@ -192,6 +194,7 @@ def _params(sweep: SweepContext, point: SweepPoint, state: Ready, described: dic
     spec, dataset = sweep.loaded.spec, sweep.datasets[point.split]
     return {
         "model": point.model, "label": point.label, **point.resolved,
+        "degradation": point.degradation or "none", "degradation_severity": point.severity or 0,
         **{f"dataset.{k}": v for k, v in dataset.info.items()}, "dataset.split": point.split,
         "dataset.fingerprint": dataset.fingerprint[:16], "seed": sweep.seed,
         "metrics": ",".join(m.label() for m in sweep.usable_metrics), "protocol": spec.protocol,

@@ -22,6 +22,7 @@ from harness import __version__
 from harness.console import say
 from harness.pipeline.thumbs import pack as pack_thumbs
 from harness.report.figures import comparison_plot, distribution_plot, sample_grid
+from harness.report.robustness import CURVE_METRICS, curves, has_degradations, mce, mce_metrics, robustness_plot
 from harness.tracking import layout
 from harness.tracking.client import MAX_TAG, Tracker
 from harness.tracking.provenance import git_commit, owner
@@ -65,6 +66,11 @@ def finish_sweep(tracker: Tracker, parent_id: str, status: str, runs: pd.DataFra
     if runs is not None and not runs.empty and metric in runs:
         tracker.log_figure(parent_id, comparison_plot(runs, metric), f"plots/comparison_{metric}.png")
         tracker.log_csv(parent_id, runs, "comparison.csv")
+    if runs is not None and has_degradations(runs):
+        try:
+            log_robustness(tracker, parent_id, runs, metric)
+        except Exception as exc:  # noqa: BLE001 - the points' numbers are logged; a summary that fails must not lose them
+            say(f"[warning] the sweep's robustness summary was not logged: {type(exc).__name__}: {exc}")
     if status != "KILLED":
         tracker.set_experiment_tag(layout.VIEW_STATE, ui_view(parent_id, runs, metric))
         try:
@@ -72,6 +78,22 @@ def finish_sweep(tracker: Tracker, parent_id: str, status: str, runs: pd.DataFra
         except Exception as exc:  # noqa: BLE001 - the numbers are logged; a report that fails must not lose them
             say(f"[warning] the sweep's report.html was not written: {type(exc).__name__}: {exc}")
     tracker.end_run(parent_id, status)
+
+
+def log_robustness(tracker: Tracker, parent_id: str, runs: pd.DataFrame, metric: str) -> None:
+    """A degradation sweep's robustness summary on its sweep run (`harness.report.robustness`): the mCE of
+    each setting as metrics and CSV, every metric against severity as CSV, a plot of `metric` per degradation."""
+    curve, aggregate = curves(runs), mce(runs)
+    tracker.log_metrics(parent_id, mce_metrics(aggregate))
+    tracker.log_csv(parent_id, aggregate, "robustness/mce.csv")
+    tracker.log_csv(parent_id, curve, "robustness/curves.csv")
+    metric = metric if metric in runs else next((m for m in CURVE_METRICS if m in runs), "")  # scans: colourfulness
+    for degradation in sorted(set(curve["degradation"]) - {"none"}) if metric else []:
+        import matplotlib.pyplot as plt
+
+        fig = robustness_plot(curve, metric, degradation)
+        tracker.log_figure(parent_id, fig, f"robustness/{metric}_{degradation}.png")
+        plt.close(fig)
 
 
 #: summary metrics shown as columns in the UI's runs table, when the runs have them

@@ -78,3 +78,22 @@ def test_prepare_records_every_split(tmp_path):
     rows = manifest(tmp_path / "out")
     assert rows[base.samples[1].id]["split"] == "a;b"
     assert rows[base.samples[0].id]["split"] == "a" and rows[base.samples[2].id]["split"] == "b"
+
+
+def test_prepare_writes_the_degraded_inputs_a_run_gives(photo_dir, tmp_path):
+    from harness.cli import main
+    from harness.data.degrade import degrade
+
+    out = tmp_path / "prepared"
+    args = ["data", "prepare", "--images", str(photo_dir), "--out", str(out), "--no-progress"]
+    assert main(args + ["--degradation", "gaussian_noise", "--severity", "3"]) == 0
+    row = manifest(out)["sub/rocket.jpg"]
+    assert row["gray_file"].startswith("gray_gaussian_noise_3/")
+    clean = to_gray(decode_rgb(photo_dir / "sub" / "rocket.jpg"))
+    np.testing.assert_array_equal(np.asarray(Image.open(out / row["gray_file"])),
+                                  degrade(clean, "sub/rocket.jpg", "gaussian_noise", 3, 0))
+    assert main(args) == 0  # the clean inputs are written, not taken for the degraded ones
+    row = manifest(out)["sub/rocket.jpg"]
+    np.testing.assert_array_equal(np.asarray(Image.open(out / row["gray_file"])), clean)
+    assert main(args + ["--degradation", "gausian_noise", "--severity", "3"]) != 0
+    assert main(args + ["--degradation", "jpeg"]) != 0
