@@ -1,0 +1,142 @@
+"""The statistics of a study's votes: Bradley-Terry strengths, bootstrap CIs, win rates, agreement, fooling rates.
+
+Votes are a table with columns `rater, image_id, left, right, choice` (`choice` in left/right/tie;
+`left`/`right` are point labels, or `truth` in a real-or-fake study, where the choice names the
+image the rater took for the real photo). Bradley-Terry: P(i beats j) = p_i / (p_i + p_j), fitted by
+maximum likelihood with Hunter's (2004) MM iteration; a tie counts half a win each way. Strengths
+are reported as log p, centred on their mean (a difference of 1 is odds of e to 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+Z95 = 1.959963984540054
+
+
+def win_counts(votes: pd.DataFrame, labels: list[str]) -> np.ndarray:
+    """W[i, j]: the wins of labels[i] over labels[j], a tie counting half to each."""
+    index = {label: n for n, label in enumerate(labels)}
+    wins = np.zeros((len(labels), len(labels)))
+    for left, right, choice in zip(votes["left"], votes["right"], votes["choice"]):
+        a, b = index[left], index[right]
+        if choice == "left":
+            wins[a, b] += 1
+        elif choice == "right":
+            wins[b, a] += 1
+        else:
+            wins[a, b] += 0.5
+            wins[b, a] += 0.5
+    return wins
+
+
+def bradley_terry(wins: np.ndarray, prior: float = 0.0, tol: float = 1e-10, max_iter: int = 100_000) -> np.ndarray:
+    """Log strengths (mean 0) maximising the Bradley-Terry likelihood of `wins`; `prior` adds that many
+    wins each way to every pair (a weak pull to equality that keeps the fit finite when a point never wins)."""
+    w = wins + prior * (1 - np.eye(len(wins)))
+    games = w + w.T
+    total = w.sum(axis=1)
+    p = np.ones(len(w))
+    for _ in range(max_iter):
+        denom = (games / (p[:, None] + p[None, :])).sum(axis=1)
+        new = np.where(denom > 0, total / np.where(denom > 0, denom, 1), p)
+        new = np.maximum(new, 1e-300)
+        new /= np.exp(np.log(new).mean())
+        if np.max(np.abs(np.log(new) - np.log(p))) < tol:
+            p = new
+            break
+        p = new
+    theta = np.log(p)
+    return theta - theta.mean()
+
+
+def estimable(wins: np.ndarray) -> bool:
+    """Whether the MLE is finite: every point has a win and a loss (ties count) against a connected field."""
+    games = wins + wins.T
+    if len(wins) < 2 or (wins.sum(axis=1) == 0).any() or (wins.sum(axis=0) == 0).any():
+        return False
+    seen, todo = {0}, [0]
+    while todo:
+        i = todo.pop()
+        for j in np.flatnonzero(games[i] > 0):
+            if j not in seen:
+                seen.add(int(j))
+                todo.append(int(j))
+    return len(seen) == len(wins)
+
+
+def bootstrap(votes: pd.DataFrame, labels: list[str], resamples: int = 1000, seed: int = 0,
+              prior: float = 0.01) -> tuple[np.ndarray, str]:
+    """95% percentile intervals of the log strengths, resampling raters (votes when there is one rater):
+    an array of (low, high) per label, and what was resampled."""
+    raters = votes["rater"].astype(str).to_numpy()
+    groups = [np.flatnonzero(raters == r) for r in pd.unique(raters)]
+    over = "raters" if len(groups) > 1 else "votes"
+    if over == "votes":
+        groups = [np.array([i]) for i in range(len(votes))]
+    rng = np.random.default_rng(seed)
+    draws = np.empty((resamples, len(labels)))
+    for b in range(resamples):
+        chosen = np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
+        draws[b] = bradley_terry(win_counts(votes.iloc[chosen], labels), prior=prior, tol=1e-8)
+    return np.percentile(draws, [2.5, 97.5], axis=0).T, over
+
+
+def win_rates(wins: np.ndarray) -> np.ndarray:
+    """The share of their comparisons that labels[i] won against labels[j] (NaN where they never met)."""
+    games = wins + wins.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(games > 0, wins / np.where(games > 0, games, 1), np.nan)
+
+
+def _outcome(left: str, right: str, choice: str) -> str:
+    """A vote as what it says whatever the sides: the winner's label, or 'tie'."""
+    return left if choice == "left" else right if choice == "right" else "tie"
+
+
+def agreement(votes: pd.DataFrame) -> pd.DataFrame:
+    """Per rater: the share of their votes that match the majority of the *other* raters on the same
+    comparison (image and pair), over the votes where another rater judged it too (ties between the
+    others' outcomes count half)."""
+    frame = votes.assign(pair=[f"{i}|{'|'.join(sorted((a, b)))}" for i, a, b in
+                               zip(votes["image_id"], votes["left"], votes["right"])],
+                         outcome=[_outcome(a, b, c) for a, b, c in zip(votes["left"], votes["right"], votes["choice"])])
+    rows = []
+    for rater, mine in frame.groupby("rater", sort=True):
+        others = frame[frame["rater"] != rater]
+        score, n = 0.0, 0
+        for pair, outcome in zip(mine["pair"], mine["outcome"]):
+            theirs = others.loc[others["pair"] == pair, "outcome"].value_counts()
+            if theirs.empty:
+                continue
+            top = theirs[theirs == theirs.max()].index
+            score += (outcome in top) / len(top)
+            n += 1
+        rows.append({"rater": rater, "votes": len(mine), "compared": n, "agreement": score / n if n else np.nan})
+    return pd.DataFrame(rows, columns=["rater", "votes", "compared", "agreement"])
+
+
+def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval of a binomial proportion."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def fooling(votes: pd.DataFrame, points: list[str], truth: str) -> pd.DataFrame:
+    """Per point of a real-or-fake study: how often its output was taken for the real photo (a tie, 'cannot
+    tell', counts half), with Wilson's 95% interval."""
+    rows = []
+    for point in points:
+        mine = votes[((votes["left"] == point) & (votes["right"] == truth)) |
+                     ((votes["left"] == truth) & (votes["right"] == point))]
+        outcomes = [_outcome(a, b, c) for a, b, c in zip(mine["left"], mine["right"], mine["choice"])]
+        fooled = sum(o == point for o in outcomes) + 0.5 * sum(o == "tie" for o in outcomes)
+        low, high = wilson(fooled, len(mine))
+        rows.append({"point": point, "votes": len(mine), "fooled": fooled,
+                     "fooling_rate": fooled / len(mine) if len(mine) else np.nan, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
