@@ -46,7 +46,7 @@ def read_votes(path: Path) -> pd.DataFrame:
 def analyse(votes: pd.DataFrame, kind: str, points: list[str], bootstrap: int = 1000, seed: int = 0) -> dict:
     """Everything `results` reports, as plain data."""
     labels = list(points) + ([TRUTH] if kind == "real-or-fake" else [])
-    extra = sorted(set(votes["left"]) | set(votes["right"]) - set(labels))
+    extra = sorted((set(votes["left"]) | set(votes["right"])) - set(labels))
     if extra:
         raise HarnessError(f"The votes name {', '.join(extra)}, not in this study's points ({', '.join(labels)}).")
     out = {"kind": kind, "votes": len(votes), "raters": int(votes["rater"].nunique()), "labels": labels}

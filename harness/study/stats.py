@@ -3,7 +3,7 @@
 Votes are a table with columns `rater, image_id, left, right, choice` (`choice` in left/right/tie;
 `left`/`right` are point labels, or `truth` in a real-or-fake study, where the choice names the
 image the rater took for the real photo). Bradley-Terry: P(i beats j) = p_i / (p_i + p_j), fitted by
-maximum likelihood with Hunter's (2004) MM iteration; a tie counts half a win each way. Strengths
+maximum likelihood (Newton's method on the log-likelihood); a tie counts half a win each way. Strengths
 are reported as log p, centred on their mean (a difference of 1 is odds of e to 1).
 """
 
@@ -31,23 +31,30 @@ def win_counts(votes: pd.DataFrame, labels: list[str]) -> np.ndarray:
     return wins
 
 
-def bradley_terry(wins: np.ndarray, prior: float = 0.0, tol: float = 1e-10, max_iter: int = 100_000) -> np.ndarray:
-    """Log strengths (mean 0) maximising the Bradley-Terry likelihood of `wins`; `prior` adds that many
-    wins each way to every pair (a weak pull to equality that keeps the fit finite when a point never wins)."""
+def _loglik(theta: np.ndarray, w: np.ndarray) -> float:
+    return float(-(w * np.logaddexp(0, theta[None, :] - theta[:, None])).sum())
+
+
+def bradley_terry(wins: np.ndarray, prior: float = 0.0, tol: float = 1e-10, max_iter: int = 200) -> np.ndarray:
+    """Log strengths (mean 0) maximising the Bradley-Terry likelihood of `wins`, by Newton's method with
+    step halving; `prior` adds that many wins each way to every pair (a weak pull to equality that keeps
+    the fit finite when a point never wins or never loses)."""
     w = wins + prior * (1 - np.eye(len(wins)))
     games = w + w.T
-    total = w.sum(axis=1)
-    p = np.ones(len(w))
+    theta = np.zeros(len(w))
     for _ in range(max_iter):
-        denom = (games / (p[:, None] + p[None, :])).sum(axis=1)
-        new = np.where(denom > 0, total / np.where(denom > 0, denom, 1), p)
-        new = np.maximum(new, 1e-300)
-        new /= np.exp(np.log(new).mean())
-        if np.max(np.abs(np.log(new) - np.log(p))) < tol:
-            p = new
+        s = 1 / (1 + np.exp(theta[None, :] - theta[:, None]))  # s[i, j] = P(i beats j)
+        grad = (w - games * s).sum(axis=1)
+        hess = games * s * s.T
+        hess[np.diag_indices_from(hess)] = -hess.sum(axis=1)
+        step = np.zeros(len(w))
+        step[:-1] = np.linalg.lstsq(hess[:-1, :-1], -grad[:-1], rcond=None)[0]  # the last strength fixed
+        before, t = _loglik(theta, w), 1.0
+        while t > 1e-8 and _loglik(theta + t * step, w) < before - 1e-12:
+            t /= 2
+        theta = theta + t * step
+        if np.max(np.abs(t * step)) < tol:
             break
-        p = new
-    theta = np.log(p)
     return theta - theta.mean()
 
 
