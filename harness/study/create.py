@@ -63,12 +63,12 @@ def _thumbs(tracker: Tracker, points: pd.DataFrame) -> dict[str, dict[str, dict[
 def _trials(labels: list[str], ids: list[str], kind: str, rng: np.random.Generator) -> list[Trial]:
     pairs = list(itertools.combinations(labels, 2)) if kind == "preference" else [(p, TRUTH) for p in labels]
     cells = [(i, a, b) for i in ids for a, b in pairs]
-    order = rng.permutation(len(cells))
+    order = rng.permutation(len(cells))  # a trial's id is its place in this order: it says nothing of its pair
     trials = []
     for position, n in enumerate(order):
         image_id, a, b = cells[n]
         left, right = (a, b) if rng.random() < 0.5 else (b, a)
-        trials.append(Trial(id=int(n) + 1, position=position, image_id=image_id, left=left, right=right))
+        trials.append(Trial(id=position + 1, position=position, image_id=image_id, left=left, right=right))
     return trials
 
 

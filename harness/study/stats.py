@@ -18,16 +18,13 @@ Z95 = 1.959963984540054
 def win_counts(votes: pd.DataFrame, labels: list[str]) -> np.ndarray:
     """W[i, j]: the wins of labels[i] over labels[j], a tie counting half to each."""
     index = {label: n for n, label in enumerate(labels)}
+    a = votes["left"].map(index).to_numpy(dtype=int)
+    b = votes["right"].map(index).to_numpy(dtype=int)
+    choice = votes["choice"].to_numpy()
+    to_left = np.where(choice == "left", 1.0, np.where(choice == "right", 0.0, 0.5))
     wins = np.zeros((len(labels), len(labels)))
-    for left, right, choice in zip(votes["left"], votes["right"], votes["choice"]):
-        a, b = index[left], index[right]
-        if choice == "left":
-            wins[a, b] += 1
-        elif choice == "right":
-            wins[b, a] += 1
-        else:
-            wins[a, b] += 0.5
-            wins[b, a] += 0.5
+    np.add.at(wins, (a, b), to_left)
+    np.add.at(wins, (b, a), 1.0 - to_left)
     return wins
 
 

@@ -60,3 +60,18 @@ def test_bad_requests_are_refused_with_the_reason(sweep, capsys, args, message):
     assert message in capsys.readouterr().err
     assert main(["study", "serve", "nosuch", "--tracking-uri", uri]) == 2
     assert "No study 'nosuch'" in capsys.readouterr().err
+
+
+def test_points_that_kept_no_thumbnails_are_refused(sweep, capsys, tmp_path):
+    root = sweep[1]
+    uri = f"sqlite:///{tmp_path / 'bare.db'}"  # a store of its own: the other tests read the latest sweep
+    spec = tmp_path / "bare.yaml"
+    spec.write_text(f"name: study-bare\ndataset: {{source: folder, path: {root / 'photos'}}}\n"
+                    "models: [{name: grayscale}, {name: fake-tint, strength: 0.2}]\nmetrics: [psnr]\n"
+                    "grids: {count: 0}\nreport: {images: 0}\n")
+    assert main(["run", str(spec), "--tracking-uri", uri, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["study", "create", "--tracking-uri", uri, "--experiment", "study-bare",
+                 "--points", "grayscale,fake-tint[strength=0.2]"]) == 2
+    err = capsys.readouterr().err
+    assert "Point 'grayscale' kept no thumbnails" in err and "report.images" in err
