@@ -62,7 +62,7 @@ def serve(study, host, port, tracking_uri) -> None:
 @click.option("--votes", "votes_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="Rank the votes of this CSV (rater,image_id,left,right,choice) instead of the study's.")
 @click.option("--log/--no-log", default=True, help="Log the results as an MLflow run under the sweep.")
-@click.option("--bootstrap", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--bootstrap", type=click.IntRange(min=1), default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 def results(study, fmt, votes_file, log, bootstrap, tracking_uri) -> None:
     """Rank STUDY's points: Bradley-Terry strengths with 95% bootstrap CIs, win rates, rater agreement."""

@@ -54,3 +54,24 @@ def test_results_rank_export_recompute_and_log_under_the_sweep(sweep, capsys, tm
     assert run.data.metrics["bt.fake-tint_strength_0.4"] == pytest.approx(found["strength"][0]["strength"])
     assert main(["study", "results", study.id, "--tracking-uri", uri, "--no-log"]) == 0
     assert "Bradley-Terry" in capsys.readouterr().out
+
+
+def test_a_real_or_fake_study_reports_and_logs_each_points_fooling_rate(sweep, capsys):
+    from mlflow.tracking import MlflowClient
+
+    uri, _ = sweep
+    assert main(["study", "create", "--tracking-uri", uri, "--points", ",".join(POINTS[1:]), "--kind",
+                 "real-or-fake", "--seed", "3"]) == 0
+    study = open_study(capsys.readouterr().out.split()[1].rstrip(":"), uri)
+    for t in study.trials:  # the weak tint always passes for real, the strong one never does
+        fooled = POINTS[1] in (t.left, t.right)
+        point_side = "left" if t.left != "truth" else "right"
+        study.vote("ann", t.id, point_side if fooled else ("right" if point_side == "left" else "left"))
+    assert main(["study", "results", study.id, "--tracking-uri", uri, "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "Fooling rate" in out and "over votes" in out  # one rater: resampled by votes, and said
+    run = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("study-test").experiment_id],
+                                        f"tags.`harness.study` = '{study.id}'")[0]
+    assert run.data.tags["harness.study_kind"] == "real-or-fake"
+    assert run.data.metrics["fooling.fake-tint_strength_0.1"] == 1.0
+    assert run.data.metrics["fooling.fake-tint_strength_0.4"] == 0.0
