@@ -17,7 +17,6 @@ from contextlib import contextmanager
 
 import pytest
 
-from harness.cli.main import main
 from harness.study.store import open_study
 from tests.browser import launch, needs_chromium
 from tests.study.conftest import POINTS
@@ -68,11 +67,12 @@ def call(url: str, body=None, headers=None) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def study(sweep):
+    from harness.study.create import StudyRequest, create_study
+    from harness.tracking.client import Tracker
+
     uri, _ = sweep
-    assert main(["study", "create", "--tracking-uri", uri, "--points", ",".join(POINTS), "--seed", "5",
-                 "--cap", "5"]) == 0
-    made = sorted((p for p in (sweep[1] / "harness-studies").iterdir()), key=lambda p: p.stat().st_mtime)[-1]
-    return open_study(str(made)), uri
+    made = create_study(Tracker("study-test", uri, create=False), StudyRequest(POINTS, seed=5, cap=5))
+    return open_study(made.id, uri), uri
 
 
 def test_bad_requests_get_a_4xx_with_a_reason(study):
