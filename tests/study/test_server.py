@@ -36,7 +36,7 @@ def serving(study, uri, host="127.0.0.1"):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "study", "serve", study.id, "--tracking-uri", uri,
                              "--host", host, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+                            env={**os.environ, "PYTHONPATH": os.getcwd(), "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -102,6 +102,8 @@ def test_beyond_loopback_every_request_needs_the_token(study):
     study, uri = study
     with serving(study, uri, host="0.0.0.0") as server:
         base = server.base
+        link = server.stdout.readline().decode()
+        assert f"/?rater=NAME&token={study.token} " in link  # the link it prints carries the token
         assert call(f"{base}/")[0] == 403 and call(f"{base}/api/next?rater=a&token=wrong")[0] == 403
         assert call(f"{base}/img/{study.trials[0].id}/gray")[0] == 403
         assert call(f"{base}/api/next?rater=a&token={study.token}")[0] == 200
