@@ -2,8 +2,8 @@
 
 The images are the points' own `report/thumbs.zip` (the outputs that were scored, not a second
 colorization). A preference study has one trial per image and pair of points; a real-or-fake study
-one per image and point, against the truth. Trials are shuffled with the seed (so every pair and
-image is equally represented, in a random order) and each trial's sides are drawn with it too.
+one per image and point, against the truth. Trials come in seeded rounds that each hold every pair
+once (so any prefix a capped rater sees is balanced), and each trial's sides are drawn with the seed too.
 """
 
 from __future__ import annotations
@@ -61,12 +61,17 @@ def _thumbs(tracker: Tracker, points: pd.DataFrame) -> dict[str, dict[str, dict[
 
 
 def _trials(labels: list[str], ids: list[str], kind: str, rng: np.random.Generator) -> list[Trial]:
+    """Every (image, pair) once, in rounds: round k shows each pair once, pair p on the shuffled images'
+    (k + p)-th (a Latin square, so a round spreads over images), the pairs in a fresh random order each
+    round. Any first m rounds are balanced over pairs, which is what a rater stopped by the cap sees."""
     pairs = list(itertools.combinations(labels, 2)) if kind == "preference" else [(p, TRUTH) for p in labels]
-    cells = [(i, a, b) for i in ids for a, b in pairs]
-    order = rng.permutation(len(cells))  # a trial's id is its place in this order: it says nothing of its pair
+    images = [ids[n] for n in rng.permutation(len(ids))]
+    cells = []
+    for k in range(len(images)):
+        for p in rng.permutation(len(pairs)):
+            cells.append((images[(k + int(p)) % len(images)], *pairs[int(p)]))
     trials = []
-    for position, n in enumerate(order):
-        image_id, a, b = cells[n]
+    for position, (image_id, a, b) in enumerate(cells):  # a trial's id is its place: it says nothing of its pair
         left, right = (a, b) if rng.random() < 0.5 else (b, a)
         trials.append(Trial(id=position + 1, position=position, image_id=image_id, left=left, right=right))
     return trials

@@ -28,6 +28,10 @@ def test_a_preference_study_has_every_pair_on_every_image_in_a_seeded_order(swee
     pairs = collections.Counter(frozenset((t.left, t.right)) for t in study.trials)
     assert set(pairs.values()) == {3} and len(pairs) == 3  # every pair once per image
     assert {t.image_id for t in study.trials} == set(study.meta["images"])
+    assert len({(t.image_id, frozenset((t.left, t.right))) for t in study.trials}) == 9  # no cell twice
+    for k in range(3):  # each round of 3 trials holds every pair once, on 3 different images
+        round_ = study.trials[3 * k: 3 * k + 3]
+        assert len({frozenset((t.left, t.right)) for t in round_}) == 3 and len({t.image_id for t in round_}) == 3
     lefts = collections.Counter(t.left for t in study.trials)
     assert len(lefts) > 1  # sides are drawn, not the order of --points
     for t in study.trials:  # every image a trial shows is in the study's own file
