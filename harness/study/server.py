@@ -18,6 +18,7 @@ from harness.study.store import Study, VoteRefused
 
 RATER = re.compile(r"^[\w.@+ -]{1,64}$")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MAX_BODY = 4096
 PROMPTS = {"preference": "Which colorization looks better?",
            "real-or-fake": "Which one is the real colour photo?"}
 
@@ -75,8 +76,13 @@ def make_app(study: Study, require_token: bool):
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def vote(request):
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return refuse(413, f"a vote is a small JSON object (at most {MAX_BODY} bytes).")
         try:
-            data = json.loads(await request.body())
+            data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return refuse(400, "the body must be JSON: {\"rater\": ..., \"trial\": ..., \"choice\": ...}.")
         if not isinstance(data, dict):

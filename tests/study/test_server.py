@@ -85,6 +85,7 @@ def test_bad_requests_get_a_4xx_with_a_reason(study):
         assert status == 400 and "choice must be one of" in body["error"]
         assert call(f"{base}/api/vote", b"not json")[0] == 400
         assert call(f"{base}/api/vote", [1, 2])[0] == 400
+        assert call(f"{base}/api/vote", b"x" * 20_000)[0] == 413  # small enough to be sent whole before the reply
         assert call(f"{base}/api/vote", {"rater": "<script>", "trial": trial, "choice": "left"})[0] == 400
         assert call(f"{base}/api/vote", {"rater": "eve", "trial": "x", "choice": "left"})[0] == 400
         assert call(f"{base}/api/next")[0] == 400  # no rater
