@@ -79,11 +79,21 @@ def bootstrap(votes: pd.DataFrame, labels: list[str], resamples: int = 1000, see
     over = "raters" if len(groups) > 1 else "votes"
     if over == "votes":
         groups = [np.array([i]) for i in range(len(votes))]
+    per_group = np.stack([win_counts(votes.iloc[g], labels) for g in groups]) if over == "raters" else None
+    if per_group is None:  # one vote per group: its matrix from the vote's sides and outcome
+        index = {label: n for n, label in enumerate(labels)}
+        a, b = votes["left"].map(index).to_numpy(dtype=int), votes["right"].map(index).to_numpy(dtype=int)
+        choice = votes["choice"].to_numpy()
+        to_left = np.where(choice == "left", 1.0, np.where(choice == "right", 0.0, 0.5))
+        per_group = np.zeros((len(votes), len(labels), len(labels)))
+        per_group[np.arange(len(votes)), a, b] += to_left
+        per_group[np.arange(len(votes)), b, a] += 1.0 - to_left
+    flat = per_group.reshape(len(groups), -1)
     rng = np.random.default_rng(seed)
     draws = np.empty((resamples, len(labels)))
-    for b in range(resamples):
-        chosen = np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
-        draws[b] = bradley_terry(win_counts(votes.iloc[chosen], labels), prior=prior, tol=1e-8)
+    for n in range(resamples):  # a resample's wins are the sum of its groups' (drawn with replacement)
+        times = np.bincount(rng.integers(0, len(groups), len(groups)), minlength=len(groups))
+        draws[n] = bradley_terry((times @ flat).reshape(len(labels), len(labels)), prior=prior, tol=1e-8)
     return np.percentile(draws, [2.5, 97.5], axis=0).T, over
 
 
@@ -106,18 +116,25 @@ def agreement(votes: pd.DataFrame) -> pd.DataFrame:
     frame = votes.assign(pair=[f"{i}|{'|'.join(sorted((a, b)))}" for i, a, b in
                                zip(votes["image_id"], votes["left"], votes["right"])],
                          outcome=[_outcome(a, b, c) for a, b, c in zip(votes["left"], votes["right"], votes["choice"])])
+    total: dict[str, dict[str, int]] = {}
+    mine: dict[tuple[str, str], dict[str, int]] = {}
+    for rater, pair, outcome in zip(frame["rater"], frame["pair"], frame["outcome"]):
+        total.setdefault(pair, {}).setdefault(outcome, 0)
+        total[pair][outcome] += 1
+        mine.setdefault((rater, pair), {}).setdefault(outcome, 0)
+        mine[(rater, pair)][outcome] += 1
     rows = []
-    for rater, mine in frame.groupby("rater", sort=True):
-        others = frame[frame["rater"] != rater]
+    for rater, own in frame.groupby("rater", sort=True):
         score, n = 0.0, 0
-        for pair, outcome in zip(mine["pair"], mine["outcome"]):
-            theirs = others.loc[others["pair"] == pair, "outcome"].value_counts()
-            if theirs.empty:
+        for pair, outcome in zip(own["pair"], own["outcome"]):
+            theirs = {o: c - mine[(rater, pair)].get(o, 0) for o, c in total[pair].items()}
+            theirs = {o: c for o, c in theirs.items() if c > 0}
+            if not theirs:
                 continue
-            top = theirs[theirs == theirs.max()].index
+            top = [o for o, c in theirs.items() if c == max(theirs.values())]
             score += (outcome in top) / len(top)
             n += 1
-        rows.append({"rater": rater, "votes": len(mine), "compared": n, "agreement": score / n if n else np.nan})
+        rows.append({"rater": rater, "votes": len(own), "compared": n, "agreement": score / n if n else np.nan})
     return pd.DataFrame(rows, columns=["rater", "votes", "compared", "agreement"])
 
 
