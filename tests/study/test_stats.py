@@ -104,3 +104,10 @@ def test_a_votes_file_is_checked(tmp_path):
     path.write_text("rater,left\nx,a\n")
     with pytest.raises(HarnessError, match="no column"):
         read_votes(path)
+
+
+def test_one_raters_votes_are_resampled_by_vote_and_still_cover_the_truth():
+    found = analyse(synthetic(raters=1, per_rater=1200, tie_rate=0.0, seed=4), "preference", LABELS, bootstrap=300)
+    assert found["ci_over"] == "votes"
+    for row, true in zip(found["strength"], TRUE):
+        assert row["ci_low"] <= true <= row["ci_high"], row
