@@ -25,7 +25,7 @@ LAYERS = [
     [("report", ["harness.report"])],
     [("tracking", ["harness.tracking"])],
     [("sweep", ["harness.sweep"])],
-    [("tools", ["harness.tools"])],
+    [("tools", ["harness.tools"]), ("study", ["harness.study"])],
     [("cli", ["harness.cli"])],
 ]
 

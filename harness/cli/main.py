@@ -17,6 +17,7 @@ from harness.cli.bench import bench_command
 from harness.cli.options import SET_HELP, TRACKING_HELP
 from harness.cli.options import settings as _settings
 from harness.cli.report import report_command
+from harness.cli.study import study_group
 from harness.errors import HarnessError
 
 
@@ -250,6 +251,7 @@ cli.add_command(bench_command)
 cli.add_command(report_command)
 cli.add_command(data)
 cli.add_command(reference)
+cli.add_command(study_group)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,3 +45,10 @@ PER_IMAGE_TABLE = "per_image.json"  # the same rows as an MLflow table
 GRID = "grids/samples.png"
 THUMBS = "report/thumbs.zip"  # point: JPEG thumbnails of the report's images, <kind>/<image id>.jpg
 REPORT = "report.html"  # sweep: the self-contained comparison report
+
+#: a human-judgement study (`harness study`): one run per study, a child of its sweep (PARENT)
+STUDY_KIND = "study"  # its KIND
+STUDY = "harness.study"  # the study id
+STUDY_TYPE = "harness.study_kind"  # preference | real-or-fake
+STUDY_RESULTS = "study.json"  # what `harness study results --format json` prints
+STUDY_VOTES = "votes.csv"  # rater,image_id,left,right,choice
