@@ -16,6 +16,7 @@ LAYOUT_FILE = Path(__file__).parent / "data" / "deoldify_layout.json"
 #: the same for the peers: 'eccv16' and 'siggraph17'; 'tiny' and 'large'
 ZHANG_LAYOUT_FILE = Path(__file__).parent / "data" / "zhang_layout.json"
 DDCOLOR_LAYOUT_FILE = Path(__file__).parent / "data" / "ddcolor_layout.json"
+COLORFORMER_LAYOUT_FILE = Path(__file__).parent / "data" / "colorformer_layout.json"
 
 
 def gray(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -30,8 +30,7 @@ def likely_cause(state: dict[str, torch.Tensor]) -> str:
         prefixed = sorted({k.split(".", 1)[0] for k in state if k.endswith(_MARK) and k != _MARK})
         if prefixed:
             return f"Its keys carry a prefix ({', '.join(prefixed)}.): a wrapped model's state dict."
-        if state and all(k.startswith("layers.") or k.startswith("patch_embed.") or k.startswith("norm")
-                         for k in state):
+        if state and all(k.startswith(("layers.", "patch_embed.", "norm", "head_cls.")) for k in state):
             return "This looks like the GLH backbone alone (GLH.pth): the model needs net_g_*.pth."
         return not_this_family(state, "This is not a ColorFormer checkpoint (no colour-memory keys)")
     return "The file may come from a different ColorFormer version, or be damaged."
