@@ -124,9 +124,14 @@ def test_end_to_end_images_match(pair, record_property):
 def test_upstream_hook_is_wired_for_vs_upstream(pair):
     cls = get_model_class("colorformer")
     params = cls.Params(input_size=64, weights=pair.checkpoint)
-    gray = photos()[1][::4, ::4].copy()
-    out = one_image(cls, pair.checkpoint, params, "cpu")(gray)
-    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    hook = one_image(cls, pair.checkpoint, params, "cpu")
+    square = np.ascontiguousarray(photos()[1][:256:4, :256:4])
+    assert hook(square).shape == (64, 64, 3) and hook(square).dtype == np.uint8
+    gray = np.ascontiguousarray(photos()[1][::8, ::8])  # 50 x 75: upstream's steps, then the resize back
+    ours = build_model("colorformer", {"input_size": 64, "weights": str(pair.checkpoint)}, "cpu").colorize([gray])[0]
+    theirs = hook(gray)
+    assert theirs.shape == ours.shape == (*gray.shape, 3)
+    assert int(np.abs(ours.astype(int) - theirs.astype(int)).max()) <= 1
 
 
 def test_upstream_ignores_the_centre_files_once_net_g_is_loaded(pair, tmp_path):

@@ -13,7 +13,7 @@ The pipeline, as upstream's `inference_colorformer.py` and `ValDataset` do it: t
 (a gray one tiled) resized to S x S with OpenCV's INTER_LINEAR, /255, scikit-image's
 `rgb2lab` for L, Lab (L, 0, 0) back to RGB (`tensor_lab2rgb`) as the input; the output Lab
 (that L, ab) through `tensor_lab2rgb`, x255, rounded: an S x S image (upstream never resizes
-back).
+back; `one_image` adds the harness's resize-back step for other sizes, and says so).
 """
 
 from __future__ import annotations
@@ -142,19 +142,30 @@ def finish(light: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
 
 
 def one_image(weights: Path, input_size: int, device: str):
-    """Upstream's network and steps on `weights`: gray H x W uint8 in, RGB S x S uint8 out."""
+    """Upstream's network and steps on `weights`: gray H x W uint8 in, RGB H x W x 3 uint8 out.
+
+    Upstream stops at S x S; for an image of another size this adds the harness's one step (ab
+    resized bilinearly to H x W, joined with the original image's L from upstream's `rgb2lab`),
+    so `bench --vs-upstream` compares like with like. An S x S image gets upstream's steps only."""
     import tempfile
+
+    import torch.nn.functional as F
 
     from harness.assets.checkpoint import safe_load, state_dict_of
 
     state = state_dict_of(safe_load(weights), Path(weights))
     with tempfile.TemporaryDirectory() as tmp:
         model = build(state, Path(tmp), input_size).to(device)
+    _, _, rgb2lab = load()
 
     def run(gray: np.ndarray) -> np.ndarray:
         x, light = prepare(np.repeat(gray[..., None], 3, axis=2), input_size)
         with torch.no_grad():
-            ab = model(x.to(device))
+            ab = model(x.to(device)).float().cpu()
+        if gray.shape != (input_size, input_size):
+            ab = F.interpolate(ab, size=gray.shape, mode="bilinear", align_corners=False)
+            full = np.repeat(gray[..., None], 3, axis=2).astype(np.float32) / 255.0
+            light = torch.from_numpy(rgb2lab(full)[0][:, :, 0]).float()[None, None]
         return finish(light, ab)
 
     return run
