@@ -141,10 +141,14 @@ def test_resize_back_joins_the_original_lightness():
 
 
 def test_default_and_exact_agree(checkpoint):
+    """They differ only in the resize to S x S (torch's bilinear rounded, OpenCV's fixed point): a grey level of
+    input here and there, which the network turns into a few levels of colour on a few pixels."""
     grays = [gray(50, 70), gray(90, 60, seed=4)]
     a = small(checkpoint).colorize(grays)
     b = small(checkpoint, exact=True).colorize(grays)
-    assert max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a, b)) <= 1
+    diffs = [np.abs(x.astype(int) - y.astype(int)) for x, y in zip(a, b)]
+    assert max(int(d.max()) for d in diffs) <= 3
+    assert sum(int((d > 1).sum()) for d in diffs) <= sum(d.size for d in diffs) // 100
 
 
 def test_non_square_network_input_is_an_error():

@@ -31,7 +31,8 @@ class ColorFormerParams(Strict):
                                                    "the cache.")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     exact: bool = Field(False, description="Upstream's resize (OpenCV, on the host); the default resizes as a "
-                                           "torch operation on the model's device, within a grey level of it.")
+                                           "torch operation on the model's device (a grey level of input here and "
+                                           "there, a few levels of output on a few pixels).")
 
 
 @register_model("colorformer")

@@ -68,13 +68,14 @@ def calibration_grays(size: int = 64) -> torch.Tensor:
     return torch.from_numpy(np.stack(squares)).float().div(255)[:, None].expand(-1, 3, -1, -1).contiguous()
 
 
-def randomize_(net: ColorFormerNet, seed: int = 0) -> ColorFormerNet:
+def randomize_(net: ColorFormerNet, seed: int = 0, ab_rms: float = 20.0) -> ColorFormerNet:
     """Random weights for tests and speed benchmarks only, never results.
 
     Torch's init for the layers, random colour centres (0..255) and semantic centres, the
     spectral-norm vectors converged by power iteration (with random vectors eval mode divides
     by a tiny u.Wv and ab explodes), BatchNorm statistics from a train-mode pass over gray
-    photos. As upstream's own random network, ab stays small (std ~0.05..0.2 Lab units)."""
+    photos. A random network's ab is small (std ~0.05..0.2 Lab units), so the last conv's u is
+    then scaled to give ab an RMS of `ab_rms` on those photos: images differ in colour end to end."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -96,7 +97,12 @@ def randomize_(net: ColorFormerNet, seed: int = 0) -> ColorFormerNet:
         net(calibration_grays())
     for m in norms:
         m.momentum = 0.1
-    return net.eval()
+    net.eval()
+    last = net.refine_net[1][0]
+    with torch.no_grad():
+        rms = float(net(calibration_grays()).pow(2).mean().sqrt())
+        last.weight_u.mul_(rms / ab_rms)  # u.Wv scales with u: the output (less its bias) by ab_rms / rms
+    return net
 
 
 def write_random(path: Path, seed: int = 0) -> Path:
