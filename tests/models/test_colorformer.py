@@ -156,3 +156,13 @@ def test_non_square_network_input_is_an_error():
 
     with pytest.raises(ValueError, match="square"):
         build()(torch.zeros(1, 3, 64, 96))
+
+
+def test_missing_official_file_says_to_place_it_by_hand(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    monkeypatch.delenv("HARNESS_OFFLINE", raising=False)
+    with pytest.raises(HarnessError) as info:
+        build_model("colorformer", {}, "cpu")
+    text = f"{info.value} {info.value.hint}"
+    assert "no direct download link" in text and "drive.google.com" in text and "Download it by hand" in text
+    assert str(tmp_path / "weights" / "colorformer_net_g_200000.pth") in text
