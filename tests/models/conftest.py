@@ -94,6 +94,14 @@ def tiny_checkpoint(tmp_path_factory):
     return cls.write_random_weights(tmp_path_factory.mktemp("ddcolor") / "tiny.bin", cls.Params(size="tiny"), seed=1)
 
 
+@pytest.fixture(scope="session")
+def colorformer_checkpoint(tmp_path_factory):
+    """Random ColorFormer weights in the official format (BasicSR's {'params': state_dict})."""
+    from harness.models.registry import get_model_class
+
+    return get_model_class("colorformer").write_random_weights(tmp_path_factory.mktemp("cf") / "net_g.pth", seed=1)
+
+
 @pytest.fixture
 def exact_fp32():
     """TF32 off for the test (its 10 mantissa bits against the CPU's fp32 would measure the random weights;
