@@ -143,3 +143,24 @@ def test_upstream_ignores_the_centre_files_once_net_g_is_loaded(pair, tmp_path):
     x = torch.rand(1, 1, 64, 64).expand(-1, 3, -1, -1)
     with torch.inference_mode():
         assert torch.equal(other(x), pair.upstream(x))
+
+
+def test_end_to_end_with_colourful_weights(tmp_path, record_property):
+    """Random-weight ab is nearly gray, which would hide a colour-conversion difference: the same comparison
+    on weights whose ab has RMS 20 (`write_random_weights`), at 64 x 64 (upstream's own resolution there)."""
+    import cv2
+
+    if not upstream.available():
+        pytest.skip(f"upstream reference 'colorformer' not found in {reference.reference_dir()}")
+    checkpoint = get_model_class("colorformer").write_random_weights(tmp_path / "net_g.pth", seed=4)
+    grays = [cv2.resize(g, (64, 64)) for g in photos()] + [cv2.resize(photos()[0][100:300, 150:400], (64, 64))]
+    hook = upstream.one_image(checkpoint, 64, "cpu")
+    theirs = [hook(g) for g in grays]
+    ours = build_model("colorformer", {"input_size": 64, "weights": str(checkpoint)}, "cpu").colorize(grays)
+    colour = min(float(np.abs(t.astype(int) - g[..., None]).mean()) for t, g in zip(theirs, grays))
+    worst = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ours, theirs))
+    REPORT.append(f"colorformer (ab RMS 20 weights): colorize vs upstream's steps at 64: max |diff| {worst} "
+                  f"(limit 1); colour added (mean |RGB - gray|) >= {colour:.1f}")
+    record_property("e2e_colourful_max_abs_diff", worst)
+    assert colour > 3
+    assert worst <= 1
