@@ -1,4 +1,4 @@
-"""Every spec shipped in experiments/ validates and finds its data from a clone, and the peers sweep names the four
+"""Every spec shipped in experiments/ validates and finds its data from a clone, and the peers sweep names the five
 families."""
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ def test_shipped_specs_validate(spec):
     assert load_spec(ROOT / "experiments" / spec).points
 
 
-def test_peers_compares_the_four_families_on_every_split():
+def test_peers_compares_the_five_families_on_every_split():
     loaded = load_spec(ROOT / "experiments" / "peers.yaml")
     models = list(dict.fromkeys(p.model for p in loaded.points))
     assert models == ["grayscale", "deoldify-artistic", "deoldify-stable", "zhang-eccv16", "zhang-siggraph17",
-                      "ddcolor"]
+                      "ddcolor", "colorformer"]
     assert {p.split for p in loaded.points} == {"all", "animals", "vehicles", "people"}
     ddcolor = next(p for p in loaded.points if p.model == "ddcolor")
     assert (ddcolor.params.size, ddcolor.params.weights_variant, ddcolor.params.input_size) == ("large", "modelscope",
                                                                                                  512)
+    colorformer = next(p for p in loaded.points if p.model == "colorformer")
+    assert (colorformer.params.input_size, colorformer.params.exact) == (256, False)
 
 
 def test_paper_spec_asks_for_the_papers_metrics_at_256():
@@ -135,6 +137,8 @@ def test_from_a_clone_every_shipped_spec_finds_its_data_or_says_how_to_get_it(tm
         assert missing == (spec.name == "sweep.yaml"), (spec.name, done.stdout)
         if "deoldify" in spec.read_text():
             assert "not cached: `harness run` fetches it, or `harness weights fetch deoldify-" in done.stdout
+        if spec.name == "peers.yaml":
+            assert "colorformer: colorformer_net_g_200000.pth not cached, and it has no download link" in done.stdout
         if spec.name == "paper.yaml":
             assert "metric fid: pt_inception-2015-12-05-6726825d.pth not cached" in done.stdout
     sweep = _harness(work, tmp_path, "validate", "experiments/sweep.yaml").stdout

@@ -206,6 +206,7 @@ def _has_prefix(state: dict, prefix: str) -> bool:
 #: key signatures of every weights format the harness knows, most specific first: (test, what it is and
 #: how to use it). Plain key checks, so telling a file apart never imports another family's code.
 _SIGNATURES: list[tuple[Callable[[dict], bool], str]] = [
+    (lambda s: "seg_decoder.layers.3.color_center1" in s, "ColorFormer weights (net_g_*.pth): use model colorformer"),
     (lambda s: _has_prefix(s, "encoder.arch.") and _has_prefix(s, "decoder.color_decoder.")
      and "encoder.arch.stages.2.26.gamma" in s, "DDColor-L (ConvNeXt-L) weights: use model ddcolor (size: large)"),
     (lambda s: _has_prefix(s, "encoder.arch.") and _has_prefix(s, "decoder.color_decoder."),

@@ -7,7 +7,10 @@ file into place: `dest` is either absent or complete and verified.
 
 A URL that answers with a web page instead of the file (a Dropbox `dl=0` link, a login or
 error page served with status 200) is rejected at once: upstream DeOldify users otherwise
-meet `invalid load key '<'` much later, when torch tries to unpickle the HTML.
+meet `invalid load key '<'` much later, when torch tries to unpickle the HTML. One page is
+followed instead: Google Drive answers a large file's link with a "can't scan this file for
+viruses" page whose form (or, in older pages, a `confirm=` link) leads to the file; the
+download continues from that URL once (`drive_confirmation`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,42 @@ RETRY_BACKOFF = 0.5
 
 class DownloadError(HarnessError):
     """A download that could not complete; the message lists every URL tried and why it failed."""
+
+
+class _Confirm(Exception):
+    """A download page that confirms into the file (Google Drive's large-file warning): go to `url`."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.url = url
+
+
+def drive_confirmation(page: str, url: str) -> str | None:
+    """The URL a Google Drive large-file warning page confirms into, or None for any other page.
+
+    Current pages: a form `id="download-form"` whose hidden inputs (id, export, confirm, uuid)
+    go to its action; older ones: a link carrying `confirm=TOKEN`.
+    """
+    from html import unescape
+    from urllib.parse import urlencode, urljoin
+
+    form = re.search(r"<form[^>]*id=[\"']download-form[\"'][^>]*>(.*?)</form>", page, re.S | re.I)
+    if form:
+        action = re.search(r"action=[\"']([^\"']+)[\"']", form.group(0), re.I)
+        fields = re.findall(r"<input[^>]*type=[\"']hidden[\"'][^>]*>", form.group(1), re.I)
+        pairs = []
+        for field in fields:
+            name, value = re.search(r"name=[\"']([^\"']*)[\"']", field), re.search(r"value=[\"']([^\"']*)[\"']", field)
+            if name:
+                pairs.append((unescape(name.group(1)), unescape(value.group(1)) if value else ""))
+        if action and any(k == "confirm" for k, _ in pairs):
+            target = urljoin(url, unescape(action.group(1)))
+            return f"{target}?{urlencode(pairs)}" if urlsplit(target).scheme in ("http", "https") else None
+    link = re.search(r"href=[\"']([^\"']*[?&](?:amp;)?confirm=[^\"']+)[\"']", page, re.I)
+    if link:
+        target = urljoin(url, unescape(link.group(1)))
+        return target if urlsplit(target).scheme in ("http", "https") else None
+    return None
 
 
 class _Transient(Exception):
@@ -98,7 +137,7 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, timeout: flo
             have = 0  # the server ignored the Range (200) or answered another one: start over
         content_type = resp.headers.get("Content-Type", "")
         if "text/html" in content_type.lower():
-            raise _html_error(content_type)
+            _confirm_or_refuse(resp, url, content_type)
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
         if size is not None and total is not None and total != size:
@@ -106,7 +145,7 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, timeout: flo
         blocks = resp.iter_content(chunk_size=chunk)
         first = next(blocks, b"")
         if not have and _looks_like_html(first):
-            raise _html_error(content_type)
+            _confirm_or_refuse(resp, url, content_type, first)
         with open(part, "ab" if have else "wb") as fh, tqdm(
                 total=size or total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
                 file=sys.stderr, disable=not progress, leave=False) as bar:
@@ -115,6 +154,19 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, timeout: flo
             for block in blocks:
                 fh.write(block)
                 bar.update(len(block))
+
+
+def _confirm_or_refuse(resp, url: str, content_type: str, first: bytes = b"") -> None:
+    """A web page: `_Confirm` where it is Google Drive's large-file warning, else the web-page error."""
+    page = first
+    for block in resp.iter_content(chunk_size=1 << 16):
+        page += block
+        if len(page) > 1 << 20:  # a warning page is a few kB; a bigger page is something else
+            break
+    target = drive_confirmation(page.decode("utf-8", "replace"), url)
+    if target is None:
+        raise _html_error(content_type)
+    raise _Confirm(target)
 
 
 def _verify(part: Path, *, size: int | None, sha256: str | None, md5: str | None) -> None:
@@ -203,7 +255,7 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
                 problems.append(f"{candidate}: not tried (host '{host}' did not resolve above)")
                 continue
             error = "no attempt made"
-            restarted = False
+            restarted = confirmed = False
             attempt = 0
             while attempt <= retries:
                 resumed = part.exists() and part.stat().st_size > 0
@@ -211,6 +263,12 @@ def download(url: str | Sequence[str], dest: str | Path, *, sha256: str | None =
                     _fetch_once(session, candidate, part, size=size, timeout=timeout, chunk=chunk,
                                 progress=progress, name=dest.name)
                     _verify(part, size=size, sha256=sha256, md5=md5)
+                except _Confirm as exc:
+                    if confirmed:  # a second warning page: it is not confirming into the file
+                        error = _html_error("").message
+                        break
+                    confirmed, candidate = True, exc.url
+                    continue
                 except transient as exc:
                     error = _describe(exc)
                     if _unresolved_host(exc) is not None:

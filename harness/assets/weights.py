@@ -85,6 +85,11 @@ def _unavailable(item: WeightsFile, why: str, *, mismatch: bool = False, tried: 
     """The one message for missing weights: why, the URLs (listed once: with their errors when `tried`),
     the cache path and how to fix it."""
     item = mirrored(item)
+    if not item.urls:  # published without a direct link (a shared folder): only by hand
+        return WeightsUnavailable(
+            f"Weights for {item.name} ({item.filename}) are not available: it is not in the cache, and it has no "
+            f"direct download link ({item.source}).\nCache path: {cached_path(item)}",
+            hint="Download it by hand, then " + HAND_PLACED_HINT.removeprefix("or place the file by hand: "))
     urls = "" if tried else "\nURLs:\n  " + "\n  ".join(item.urls)
     note = (f" The expected size/sha256 come from {item.source}: if you trust this copy, report the actual "
             "value so the table can be corrected." if mismatch else "")

@@ -32,6 +32,10 @@ def _ddcolor(repo: str, sha256: str, size: int | None = None) -> WeightsFile:
                        (f"https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.bin",),
                        size, sha256, source=_DDCOLOR_SOURCE)
 
+#: upstream README's Google Drive folder "pretrain": net_g_200000.pth, GLH.pth and the two centre .npy files
+COLORFORMER_DRIVE = "https://drive.google.com/drive/folders/1ktv0DJFteII4kLb7II0c88jW36aE_hBu"
+_COLORFORMER_SOURCE = ("nothing published: no size or sha256 is known for net_g_200000.pth (upstream's Google Drive "
+                       f"folder {COLORFORMER_DRIVE}), unverified; the file has no direct link, so it is placed by hand")
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,11 @@ _ROWS = [
                                      "5a076e84efce59848394f572a105f7b78f7f6e917f615d1ee88537241b96dca3", 911_914_869),
                 "paper_tiny": _ddcolor("ddcolor_paper_tiny",
                                        "8a1277bc90a1bfbb6d2d83933a9a6bc821931879ca93e26e4fcec12165d41fce", 220_372_845)})),
+    # One file: net_g's state dict holds the colour memory's centres too, so upstream's color_embed_10000.npy
+    # and semantic_embed_10000.npy (read by its constructor, then overwritten) and GLH.pth are not needed.
+    Variant("colorformer", "colorformer", "harness.models.colorformer", "", {},
+            WeightsFile("colorformer", "colorformer_net_g_200000.pth", (), None, None, source=_COLORFORMER_SOURCE),
+            "ColorFormer (Ji et al., ECCV 2022): GLH-Transformer encoder, colour memory"),
 ]
 
 #: name -> variant, in the order above

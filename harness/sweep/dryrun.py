@@ -102,6 +102,9 @@ def _weights_line(owner: str, item, given) -> str | None:
         return None
     if official.cached_path(item).is_file():
         return f"  {owner}: {item.filename} cached"
+    if not item.urls:  # published without a link a download could follow (ColorFormer's Drive folder)
+        return f"  {owner}: {item.filename} not cached, and it has no download link: place it by hand at " \
+               f"{official.cached_path(item)} (docs/models.md)"
     return (f"  {owner}: {item.filename} not cached: `harness run` fetches it, or `harness weights fetch {item.name}`"
             + (" (HARNESS_OFFLINE is set: it will not be fetched)" if official.offline() else ""))
 

@@ -260,3 +260,52 @@ def test_safe_extract_rejects_non_archives(tmp_path):
     page.write_text("<html></html>")
     with pytest.raises(HarnessError, match="neither a zip nor a tar"):
         safe_extract(page, tmp_path / "out")
+
+
+# ----- Google Drive's large-file confirmation ----------------------------------------------------
+
+def _drive_warning(action: str) -> bytes:
+    """The page Google Drive answers a large file's link with (the structure of its current form)."""
+    return (f'<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>'
+            f'<p>Google Drive can\'t scan this file for viruses.</p>'
+            f'<form id="download-form" action="{action}" method="get">'
+            f'<input type="submit" id="uc-download-link" value="Download anyway"/>'
+            f'<input type="hidden" name="id" value="FILEID"><input type="hidden" name="export" value="download">'
+            f'<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="u-1">'
+            f'</form></body></html>').encode()
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream"])
+def test_drive_large_file_warning_is_confirmed(http_server, tmp_path, content_type):
+    http_server.add("/uc?export=download&id=FILEID", _drive_warning(http_server.url("/download")),
+                    content_type=content_type)
+    http_server.add("/download?id=FILEID&export=download&confirm=t&uuid=u-1", DATA)
+    dest = tmp_path / "net_g.pth"
+    assert download(http_server.url("/uc?export=download&id=FILEID"), dest, sha256=SHA, progress=False) == dest
+    assert dest.read_bytes() == DATA
+    assert [p for p, _ in http_server.seen] == ["/uc?export=download&id=FILEID",
+                                                "/download?id=FILEID&export=download&confirm=t&uuid=u-1"]
+
+
+def test_drive_older_confirm_link_is_followed(http_server, tmp_path):
+    page = b'<html><body><a id="uc-download-link" href="/uc?export=download&amp;confirm=AbCd&amp;id=X">x</a></body></html>'
+    http_server.add("/uc?export=download&id=X", page, content_type="text/html")
+    http_server.add("/uc?export=download&confirm=AbCd&id=X", DATA)
+    dest = tmp_path / "f.bin"
+    download(http_server.url("/uc?export=download&id=X"), dest, progress=False)
+    assert dest.read_bytes() == DATA
+
+
+def test_a_warning_that_confirms_into_another_warning_is_refused(http_server, tmp_path):
+    loop = _drive_warning(http_server.url("/download"))
+    http_server.add("/uc", loop, content_type="text/html")
+    http_server.add("/download?id=FILEID&export=download&confirm=t&uuid=u-1", loop, content_type="text/html")
+    with pytest.raises(DownloadError, match="web page"):
+        download(http_server.url("/uc"), tmp_path / "f.bin", progress=False)
+    assert len(http_server.seen) == 2 and not (tmp_path / "f.bin").exists()
+
+
+def test_other_pages_are_still_refused():
+    assert dl.drive_confirmation("<html><form id='login'><input type='hidden' name='confirm'></form></html>",
+                                 "https://x") is None
+    assert dl.drive_confirmation("<html><a href='javascript:confirm=1'>x</a></html>", "https://x") is None

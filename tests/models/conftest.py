@@ -16,6 +16,7 @@ LAYOUT_FILE = Path(__file__).parent / "data" / "deoldify_layout.json"
 #: the same for the peers: 'eccv16' and 'siggraph17'; 'tiny' and 'large'
 ZHANG_LAYOUT_FILE = Path(__file__).parent / "data" / "zhang_layout.json"
 DDCOLOR_LAYOUT_FILE = Path(__file__).parent / "data" / "ddcolor_layout.json"
+COLORFORMER_LAYOUT_FILE = Path(__file__).parent / "data" / "colorformer_layout.json"
 
 
 def gray(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -91,6 +92,14 @@ def tiny_checkpoint(tmp_path_factory):
 
     cls = get_model_class("ddcolor")
     return cls.write_random_weights(tmp_path_factory.mktemp("ddcolor") / "tiny.bin", cls.Params(size="tiny"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def colorformer_checkpoint(tmp_path_factory):
+    """Random ColorFormer weights in the official format (BasicSR's {'params': state_dict})."""
+    from harness.models.registry import get_model_class
+
+    return get_model_class("colorformer").write_random_weights(tmp_path_factory.mktemp("cf") / "net_g.pth", seed=1)
 
 
 @pytest.fixture

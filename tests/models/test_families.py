@@ -21,6 +21,7 @@ from harness.models.engine import NetworkEngine
 from harness.models.registry import build_model
 from harness.tools.upstream import reference
 from tests.models.conftest import (
+    COLORFORMER_LAYOUT_FILE,
     DDCOLOR_LAYOUT_FILE,
     LAYOUT_FILE,
     ZHANG_LAYOUT_FILE,
@@ -40,6 +41,10 @@ def _network(family: str, arch: str) -> torch.nn.Module:
         from harness.models.zhang.networks import NETWORKS
 
         return NETWORKS[arch]()
+    if family == "colorformer":
+        from harness.models.colorformer.network import build as build_colorformer
+
+        return build_colorformer()
     from harness.models.ddcolor.network import build
 
     return build(arch)
@@ -47,7 +52,8 @@ def _network(family: str, arch: str) -> torch.nn.Module:
 
 LAYOUTS = [("deoldify", "deep", LAYOUT_FILE), ("deoldify", "wide", LAYOUT_FILE),
            ("zhang", "eccv16", ZHANG_LAYOUT_FILE), ("zhang", "siggraph17", ZHANG_LAYOUT_FILE),
-           ("ddcolor", "tiny", DDCOLOR_LAYOUT_FILE), ("ddcolor", "large", DDCOLOR_LAYOUT_FILE)]
+           ("ddcolor", "tiny", DDCOLOR_LAYOUT_FILE), ("ddcolor", "large", DDCOLOR_LAYOUT_FILE),
+           ("colorformer", "colorformer", COLORFORMER_LAYOUT_FILE)]
 
 
 @pytest.mark.parametrize("family, arch, listing", LAYOUTS, ids=[f"{f}-{a}" for f, a, _ in LAYOUTS])
@@ -63,7 +69,8 @@ def test_layout_is_upstreams(family, arch, listing):
 
 LISTED = [("eccv16", "keys_eccv16.txt", ZHANG_LAYOUT_FILE), ("siggraph17", "keys_siggraph17.txt", ZHANG_LAYOUT_FILE),
           ("tiny", "keys_ddcolor_tiny.txt", DDCOLOR_LAYOUT_FILE),
-          ("large", "keys_ddcolor_large.txt", DDCOLOR_LAYOUT_FILE)]
+          ("large", "keys_ddcolor_large.txt", DDCOLOR_LAYOUT_FILE),
+          ("colorformer", "keys_colorformer.txt", COLORFORMER_LAYOUT_FILE)]
 
 
 @pytest.mark.parametrize("arch, keys, listing", LISTED, ids=[a for a, _, _ in LISTED])
@@ -81,7 +88,8 @@ def test_layout_file_is_the_references(arch, keys, listing):
 #: model name, its cheapest parameters, the checkpoint fixture, the unit the out-of-memory message names
 FAMILIES = [("deoldify-artistic", {"render_factor": 2}, "artistic_checkpoint", "render_factor 2, 32x32 pixels"),
             ("zhang-eccv16", {}, "eccv16_checkpoint", "one 256x256 image per pass"),
-            ("ddcolor", {"size": "tiny", "input_size": 64}, "tiny_checkpoint", "input_size 64")]
+            ("ddcolor", {"size": "tiny", "input_size": 64}, "tiny_checkpoint", "input_size 64"),
+            ("colorformer", {"input_size": 64}, "colorformer_checkpoint", "input_size 64")]
 
 
 @pytest.fixture(params=FAMILIES, ids=[f[0] for f in FAMILIES])

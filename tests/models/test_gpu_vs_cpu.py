@@ -1,5 +1,5 @@
 """Every device path besides DeOldify's (tests/models/test_deoldify_gpu.py) against its CPU result on the
-same inputs: Zhang ECCV16 and SIGGRAPH17, DDColor, LPIPS, FID and KID, the torch scoring path, and a
+same inputs: Zhang ECCV16 and SIGGRAPH17, DDColor, ColorFormer, LPIPS, FID and KID, the torch scoring path, and a
 whole `harness run` on CUDA whose per-image metrics match a CPU run's.
 
 Each comparison first checks that the CPU reference varies from image to image (its colours, its
@@ -97,6 +97,16 @@ def test_ddcolor_on_the_device_matches_the_cpu(tiny_checkpoint):
     assert_colours_vary(cpu)
     ours = build_model("ddcolor", params, DEVICE).colorize(grays())
     assert_pixels_close("ddcolor tiny 64", ours, cpu)
+
+
+def test_colorformer_on_the_device_matches_the_cpu(tmp_path):
+    weights = get_model_class("colorformer").write_random_weights(tmp_path / "colorformer.pth", seed=1)
+    for exact in (False, True):
+        params = {"input_size": 64, "weights": str(weights), "exact": exact}
+        cpu = build_model("colorformer", params, "cpu").colorize(grays())
+        assert_colours_vary(cpu)
+        ours = build_model("colorformer", params, DEVICE).colorize(grays())
+        assert_pixels_close(f"colorformer 64 exact={exact}", ours, cpu)
 
 
 def test_lpips_on_the_device_matches_the_cpu(tmp_path):

@@ -44,7 +44,8 @@ def test_bench_names_an_unknown_setting(capsys):
 @pytest.mark.parametrize("model, settings, gflop", [
     ("zhang-eccv16", [], 83.5),  # the network always sees 256x256: docs/benchmarks.md's figure
     ("ddcolor", ["--set", "size=tiny", "--set", "input_size=64"], None),
-], ids=["zhang-eccv16", "ddcolor-tiny"])
+    ("colorformer", ["--set", "input_size=64"], None),
+], ids=["zhang-eccv16", "ddcolor-tiny", "colorformer-64"])
 def test_bench_runs_each_peer_with_its_cost(capsys, tmp_path, monkeypatch, model, settings, gflop):
     """`harness bench --model NAME [--set ...]` for the peers: FLOPs per image beside images/s. (Their outputs
     against the reference code are the parity tests'; `--vs-upstream` is DeOldify's test above.)"""
@@ -55,6 +56,8 @@ def test_bench_runs_each_peer_with_its_cost(capsys, tmp_path, monkeypatch, model
     assert out[0].startswith("weights: random") and out[1].startswith(f"model {model} (")
     if model == "ddcolor":
         assert "size tiny" in out[1] and "input_size 64" in out[1] and "weights_variant paper_tiny" in out[1]
+    if model == "colorformer":
+        assert "input_size 64" in out[1] and "exact False" in out[1]
     flops = next(re.fullmatch(r"FLOPs per image: (\d+\.\d) GFLOP; achieved \d+\.\d+ TFLOP/s \(model only\)", line)
                  for line in out if line.startswith("FLOPs"))
     assert flops and float(flops.group(1)) > 0

@@ -66,8 +66,9 @@ def test_the_pinned_files_are_the_workspaces_and_a_fetched_tree_imports(mirror, 
     assert main(["reference", "fetch", "--dest", str(dest)]) == 0
     assert f"{len(fetch.MANIFEST)} file(s) fetched" in capsys.readouterr().out
     code = ("from harness.tools.upstream import reference; c = reference.load('colorizers'); "
-            "d = reference.load('ddcolor'); print(c.eccv16.__module__, d.DDColor.__name__)")
+            "d = reference.load('ddcolor'); from harness.tools.upstream import colorformer as f; "
+            "print(c.eccv16.__module__, d.DDColor.__name__, f.load()[0].__name__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
                           env={"HARNESS_REFERENCE_DIR": str(dest), "PATH": "/usr/bin", "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["colorizers.eccv16", "DDColor"]
+    assert done.stdout.split() == ["colorizers.eccv16", "DDColor", "ColorFormer"]

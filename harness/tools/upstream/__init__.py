@@ -3,7 +3,7 @@
 
 Upstream code is never part of a model: `one_image(cls, weights, params, device)` builds the
 family's upstream one-image pipeline (DeOldify from the `deoldify` package, Zhang et al.'s and
-DDColor's from the reference folder, `reference`) and returns gray H x W uint8 -> RGB H x W x 3
+DDColor's and ColorFormer's from the reference folder, `reference`) and returns gray H x W uint8 -> RGB H x W x 3
 uint8.
 """
 
@@ -34,5 +34,9 @@ def one_image(cls, weights: Path, params: BaseModel, device: str) -> Callable[[n
         from harness.tools.upstream import ddcolor
 
         return ddcolor.one_image(Path(weights), params.size, params.input_size, device)
+    if family == "colorformer":
+        from harness.tools.upstream import colorformer
+
+        return colorformer.one_image(Path(weights), params.input_size, device)
     raise HarnessError(f"No upstream reference is wired up for {cls.name}.",
-                       hint="--vs-upstream knows DeOldify, Zhang et al. and DDColor.")
+                       hint="--vs-upstream knows DeOldify, Zhang et al., DDColor and ColorFormer.")

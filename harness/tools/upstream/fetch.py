@@ -8,6 +8,8 @@ downloads the files at the commits below from GitHub (`raw.githubusercontent.com
 id, so a file is byte-for-byte the one at that commit. One file differs from upstream on
 purpose, as in the workspace's copy: DDColor's `basicsr/archs/__init__.py` is written empty
 (upstream's imports basicsr's training registry and its dependencies; `ddcolor/` uses neither).
+ColorFormer's four `basicsr` package `__init__.py` files are written empty for the same reason
+(upstream's import the training machinery: losses, CUDA ops, lmdb, a generated version file).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from harness.errors import HarnessError
 
 ZHANG = ("richzhang/colorization", "4f6009ed1495b1300231ebeb41cc4015557ddef7")
 DDCOLOR = ("piddnad/DDColor", "2adb63f2656ac41cbdf7b894cddd94121a3faf13")
+COLORFORMER = ("TencentYoutuResearch/ImageColorization-ColorFormer", "0d3ae850a3990bbdb954bb39feba07b15c1aa357")
 DEFAULT_BASE = "https://raw.githubusercontent.com"
 
 
@@ -38,6 +41,10 @@ class RefFile:
 
 def _ddcolor(path: str, blob: str) -> RefFile:
     return RefFile(DDCOLOR, path, f"ddcolor_ref/{path}", blob)
+
+
+def _colorformer(path: str, blob: str) -> RefFile:
+    return RefFile(COLORFORMER, path, f"colorformer_ref/{path}", blob)
 
 
 MANIFEST = [
@@ -59,9 +66,18 @@ MANIFEST = [
     _ddcolor("basicsr/archs/ddcolor_arch_utils/unet.py", "4610ba589242266383ba1b7cddca12c653b97daa"),
     _ddcolor("basicsr/archs/ddcolor_arch_utils/util.py", "c7226d8af6b66f8873b0cc8d7035692061118ec3"),
     _ddcolor("LICENSE", "f49a4e16e68b128803cc2dcea614603632b04eac"),
+    _colorformer("basicsr/archs/colorformer_arch.py", "517650723a5a0917c5d608c40349a93b4cef3fa7"),
+    _colorformer("basicsr/archs/colorformer_arch_util.py", "7d521512d9f6a28ee5b6d130c22caf767353b81e"),
+    _colorformer("basicsr/archs/GLHTransformer.py", "fa46a3f688e69c2aed3bce524a31442a14d02f1e"),
+    _colorformer("basicsr/utils/registry.py", "655753b3b9cbd0cfe73fe93a77cf1fcc3db6d827"),
+    _colorformer("basicsr/utils/img_util.py", "921bcb0e33093b480924d75d27706dc38783554b"),
+    _colorformer("basicsr/data/val_dataset.py", "9b1e0af5f50cc80c5de90e5cf328cde2fe1360a5"),
+    _colorformer("basicsr/data/transforms.py", "0f1879d505c6022a560ea2cc716266dae4ca7527"),
+    _colorformer("License_ColorFormer.txt", "b26323664152b379d4cf585a2e67d03c809b7162"),
 ]
 #: written by the harness, not fetched (see the module docstring)
-EMPTY = ["ddcolor_ref/basicsr/archs/__init__.py"]
+EMPTY = ["ddcolor_ref/basicsr/archs/__init__.py"] + [
+    f"colorformer_ref/basicsr/{p}__init__.py" for p in ("", "archs/", "data/", "utils/")]
 
 
 def git_blob_id(data: bytes) -> str:
