@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.models.colorformer.glh import Mlp
+from harness.models.spectral import SpectralVectors
 
 
-class SpectralConv2d(nn.Module):
+class SpectralConv2d(SpectralVectors, nn.Module):
     """k x k convolution ('same' padding) whose weight is divided by the stored estimate u . W v."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 1, *, bias: bool = True):
@@ -28,21 +29,6 @@ class SpectralConv2d(nn.Module):
         self.register_buffer("weight_u", F.normalize(torch.randn(cout), dim=0))
         self.register_buffer("weight_v", F.normalize(torch.randn(cin * kernel * kernel), dim=0))
         self.padding = kernel // 2
-
-    def sigma(self) -> torch.Tensor:
-        w = self.weight_orig.float().flatten(1)
-        return torch.dot(self.weight_u.float(), torch.mv(w, self.weight_v.float()))
-
-    @torch.no_grad()
-    def power_iteration_(self, steps: int = 1) -> None:
-        """Move u and v towards W's leading singular vectors (training does one step per pass)."""
-        w = self.weight_orig.float().flatten(1)
-        u, v = self.weight_u.float(), self.weight_v.float()
-        for _ in range(steps):
-            v = F.normalize(torch.mv(w.t(), u), dim=0, eps=1e-12)
-            u = F.normalize(torch.mv(w, v), dim=0, eps=1e-12)
-        self.weight_u.copy_(u)
-        self.weight_v.copy_(v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):

@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.models.spectral import SpectralVectors
 
-class SpectralConv2d(nn.Module):
+
+class SpectralConv2d(SpectralVectors, nn.Module):
     """k x k convolution (stride 1, 'same' padding) whose weight is divided by u . W v."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 1, *, bias: bool = True):
@@ -28,22 +30,6 @@ class SpectralConv2d(nn.Module):
         nn.init.kaiming_normal_(self.weight_orig)
         self._key: tuple | None = None
         self._weight: torch.Tensor | None = None
-
-    def sigma(self) -> torch.Tensor:
-        """The spectral-norm estimate u . (W v) from the stored vectors (no power iteration)."""
-        w = self.weight_orig.float().flatten(1)
-        return torch.dot(self.weight_u.float(), torch.mv(w, self.weight_v.float()))
-
-    @torch.no_grad()
-    def power_iteration_(self, steps: int = 30) -> None:
-        """Move u and v towards W's leading singular vectors (what training does, one step per pass)."""
-        w = self.weight_orig.float().flatten(1)
-        u, v = self.weight_u.float(), self.weight_v.float()
-        for _ in range(steps):
-            v = F.normalize(torch.mv(w.t(), u), dim=0, eps=1e-12)
-            u = F.normalize(torch.mv(w, v), dim=0, eps=1e-12)
-        self.weight_u.copy_(u)
-        self.weight_v.copy_(v)
 
     def weight(self) -> torch.Tensor:
         """weight_orig / sigma in float32 (autocast off), cached while the tensors are unchanged."""
