@@ -12,14 +12,7 @@ from harness.errors import HarnessError
 from harness.models.registry import build_model, get_model_class, parse_params
 from tests.models.conftest import COLORFORMER_LAYOUT_FILE, gray, layout_of, reference_layout
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread (two shared cores); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,7 @@ from harness.tools.upstream import one_image, reference
 from tests.conftest import COCO_SAMPLE
 from tests.models.conftest import REPORT
 
-pytestmark = pytest.mark.upstream
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.upstream, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @dataclass

@@ -11,15 +11,7 @@ from harness.errors import HarnessError
 from harness.models.registry import build_model, get_model_class, parse_params
 from tests.models.conftest import gray
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the test machine's two cores are shared, and OpenMP's second thread then waits
-    for a busy core at every op (a 10x slowdown). Restored afterwards; results do not depend on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(checkpoint, **params):

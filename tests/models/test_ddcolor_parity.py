@@ -26,19 +26,10 @@ from tests.conftest import COCO_SAMPLE
 from tests.models.conftest import REPORT
 from tests.models.reference import require
 
-pytestmark = pytest.mark.upstream
+pytestmark = [pytest.mark.upstream, pytest.mark.usefixtures("one_torch_thread")]
 
 #: size -> input size the comparison runs at (tiny at the paper's 256; large small, to fit the CPU budget)
 SIZES = {"tiny": 256, "large": 128}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread (two shared cores: a second OpenMP thread mostly waits); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @dataclass
